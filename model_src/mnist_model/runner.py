@@ -1,0 +1,101 @@
+"""The `run-mnist` command line: tutorial-compatible, batched, and loud only about real problems.
+
+Also pasted into the stand-alone run_mnist.py: only torch, PIL and the stdlib here.
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from .inference import WeightsError, classify, load_model
+from .preprocess import ImageError, prepare
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
+
+
+def build_parser(prog):
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Classify handwritten digits (any size, dark-on-light or light-on-dark) with the MNIST network.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="image files, directories or glob patterns")
+    parser.add_argument(
+        "--image", action="append", default=[], metavar="GLOB", help="glob pattern, as in the tutorial (repeatable)"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
+    parser.add_argument("--top-k", type=int, default=3, metavar="K", help="candidates per image in --json (1-10)")
+    parser.add_argument("--weights", metavar="PATH", help="another state_dict to use instead of the bundled one")
+    return parser
+
+
+def expand(pattern):
+    """Files named by one argument: a file, a directory's images, or a glob's matches."""
+    path = Path(pattern)
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not found:
+            raise ImageError(f"directory has no images ({', '.join(IMAGE_SUFFIXES[:4])}, ...)")
+        return [str(p) for p in found]
+    if glob.has_magic(pattern) and not path.exists():
+        found = sorted(glob.glob(pattern, recursive=True))
+        if not found:
+            raise ImageError("no file matches this pattern")
+        return found
+    return [pattern]
+
+
+def report(prog, name, problem):
+    print(f"{prog}: {name}: {problem}", file=sys.stderr)
+
+
+def collect(prog, arguments):
+    """Prepared tensors and their file names; every unusable input reported on one line."""
+    names, tensors, failures = [], [], 0
+    for argument in arguments:
+        try:
+            files = expand(argument)
+        except ImageError as exc:
+            report(prog, argument, exc)
+            failures += 1
+            continue
+        for name in files:
+            try:
+                tensors.append(prepare(name))
+                names.append(name)
+            except ImageError as exc:
+                report(prog, name, exc)
+                failures += 1
+    return names, tensors, failures
+
+
+def main(argv=None, default_weights=None, prog="run-mnist"):
+    """Run the command; returns the exit status (0 ok, 1 some input failed, 2 usage error)."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    arguments = args.image + args.paths
+    if not arguments:
+        parser.error("give images: --image 'digits/*.png' or paths")
+    if not 1 <= args.top_k <= 10:
+        parser.error("--top-k must be between 1 and 10")
+    try:
+        model = load_model(args.weights or default_weights)
+    except WeightsError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    names, tensors, failures = collect(prog, arguments)
+    if tensors:
+        results = classify(model, torch.stack(tensors), top_k=args.top_k)
+        several = len(names) + failures > 1
+        for name, (digit, confidence, top) in zip(names, results):
+            if args.json:
+                candidates = [{"digit": d, "probability": round(p, 6)} for d, p in top]
+                line = json.dumps({"file": name, "digit": digit, "confidence": round(confidence, 6), "top_k": candidates})
+            else:
+                line = f"{name}: Image is a {digit}" if several else f"Image is a {digit}"
+            print(line)
+    sys.stdout.flush()
+    return 1 if failures else 0
