@@ -1,0 +1,1 @@
+"""Hatch build hook that bundles a trained model into a wheel, and its GitLab publisher."""

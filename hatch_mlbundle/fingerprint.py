@@ -1,0 +1,89 @@
+"""What determines the weights, hashed by content (never by mtime).
+
+The inputs are kept per file in the lock, so a stale fingerprint can say which
+file, hyper-parameter or torch version changed.
+"""
+import hashlib
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+
+from .errors import BundleError
+
+SKIPPED_PARTS = {"__pycache__", ".git"}
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_json(value):
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def expand(root, pattern, option):
+    """Files named by a path, directory (recursively) or glob, relative to the project root."""
+    path = root / pattern
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        found = [p for p in path.rglob("*") if p.is_file()]
+    else:
+        found = [p for p in root.glob(pattern) if p.is_file()]
+    found = [p for p in found if not SKIPPED_PARTS & set(p.parts) and not p.name.endswith((".pyc", ".tmp"))]
+    if not found:
+        raise BundleError(f"Option `{option}` names {pattern!r}, which matches no file under {root}")
+    return sorted(found)
+
+
+def digests(root, patterns, option):
+    """{relative path: sha256} for every file the patterns name."""
+    files = {}
+    for pattern in patterns:
+        for path in expand(root, pattern, option):
+            files[Path(os.path.relpath(path, root)).as_posix()] = sha256_file(path)
+    return dict(sorted(files.items()))
+
+
+def installed_version(distribution):
+    """The installed version, read from metadata: importing torch costs seconds."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def collect_inputs(config):
+    """Everything that determines the weights, as plain JSON-able data."""
+    return {
+        "sources": digests(config.root, config.sources, "sources"),
+        "data": digests(config.root, config.data, "data"),
+        "hyperparameters": config.hyperparameters,
+        "torch": installed_version("torch"),
+    }
+
+
+def fingerprint(inputs):
+    return sha256_json(inputs)
+
+
+def changes(recorded, current, compare_torch):
+    """Human-readable differences between recorded and current inputs ([] when fresh)."""
+    found = []
+    for kind in ("sources", "data"):
+        old, new = recorded.get(kind, {}), current[kind]
+        found += [f"{path} changed" for path in sorted(old.keys() & new.keys()) if old[path] != new[path]]
+        found += [f"{path} is new" for path in sorted(new.keys() - old.keys())]
+        found += [f"{path} was removed" for path in sorted(old.keys() - new.keys())]
+    if recorded.get("hyperparameters") != current["hyperparameters"]:
+        old, new = recorded.get("hyperparameters", {}), current["hyperparameters"]
+        keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        found += [f"hyper-parameter {k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys]
+    if compare_torch and recorded.get("torch") != current["torch"]:
+        found.append(f"torch {recorded.get('torch')} -> {current['torch']}")
+    return found

@@ -1,0 +1,35 @@
+"""The build hook: thin on purpose; the steps live in bundle.py."""
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+from .bundle import make_plan, run
+from .config import load_config
+from .errors import BundleError
+
+
+class MLBundleBuildHook(BuildHookInterface):
+    PLUGIN_NAME = "mlbundle"
+
+    def _bundle_config(self):
+        if not hasattr(self, "_config"):
+            self._config = load_config(self.root, self.config, self.PLUGIN_NAME)
+        return self._config
+
+    def _plan(self):
+        if not hasattr(self, "_cached_plan"):
+            self._cached_plan = make_plan(self._bundle_config())
+        return self._cached_plan
+
+    def dependencies(self):
+        """Ask for torch only when this build will train or evaluate: a no-op build needs none."""
+        try:
+            plan = self._plan()
+        except BundleError:
+            return []  # initialize() reports it, with the frontend's full attention
+        return list(self._bundle_config().build_requires) if plan.needs_torch else []
+
+    def initialize(self, version, build_data):
+        try:
+            artifacts = run(self._bundle_config(), self._plan(), self.app, self.metadata.name, self.metadata.version)
+        except BundleError as exc:
+            self.app.abort(f"mlbundle: {exc}")
+        build_data["artifacts"].extend(artifacts)
