@@ -7,8 +7,8 @@ reuses the verification recorded in the lock.
 import contextlib
 import dataclasses
 import importlib
-import importlib.util
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -33,7 +33,7 @@ class Plan:
     lock: dict = None
 
     @property
-    def needs_torch(self):
+    def needs_build_requires(self):
         return self.action != REUSE
 
 
@@ -135,13 +135,19 @@ def call_project(config, reference, option, *args, **kwargs):
         raise BundleError(f"{reference} failed: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)") from None
 
 
-def require_torch(plan):
-    if importlib.util.find_spec("torch") is None:
+def require_build_requires(config, plan):
+    """Training and evaluating need `build-requires` (torch); say so in one line instead of an ImportError."""
+    missing = [req for req in config.build_requires if fp.installed_version(requirement_name(req)) is None]
+    if missing:
         raise BundleError(
-            f"torch is not installed in this build environment and the build must {plan.action} ({plan.reason}); "
-            "isolated builds (pip, python -m build, hatch) install `build-requires` by themselves: "
-            "for --no-isolation builds run `pip install torch` first"
+            f"{', '.join(missing)} not installed in this build environment, and this build must {plan.action} "
+            f"({plan.reason}); isolated builds (pip, python -m build, hatch) install `build-requires` themselves, "
+            f"for --no-isolation builds run `pip install {' '.join(repr(m) for m in missing)}` first"
         )
+
+
+def requirement_name(requirement):
+    return re.split(r"[\s<>=!~;\[(@]", requirement.strip(), maxsplit=1)[0]
 
 
 def evaluate(config, weights):
@@ -212,10 +218,11 @@ def write_generated(config):
 def run(config, plan, display, name, version):
     """Carry out the plan; returns the generated files' paths relative to the root (the build artifacts)."""
     display.display_info(f"mlbundle: {plan.action}: {plan.reason}")
-    if plan.needs_torch:
-        require_torch(plan)
+    if plan.needs_build_requires:
+        require_build_requires(config, plan)
     lock = train(config, plan, display) if plan.action == TRAIN else verify(config, plan, display)
     write_json_atomic(config.card, model_card(name, version, config, lock))
     artifacts = [config.card] + write_generated(config)
-    display.display_success(f"mlbundle: {relative(config, config.weights)} verified; card and runner written")
-    return [relative(config, path) for path in artifacts]
+    names = [relative(config, path) for path in artifacts]
+    display.display_success(f"mlbundle: {relative(config, config.weights)} passed the gates; wrote {', '.join(names)}")
+    return names

@@ -29,6 +29,7 @@ class BundleConfig:
     sources: tuple = ()
     eval_sources: tuple = ()
     data: tuple = ()
+    data_hint: str = ""
     hyperparameters: dict = dataclasses.field(default_factory=dict)
     mode: str = "auto"
     mode_source: str = "default"
@@ -59,7 +60,8 @@ class _Reader:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            self.fail(key, f"must be a {_KIND_NAMES[kind]}, not {type(value).__name__}")
+            name = _KIND_NAMES[kind]
+            self.fail(key, f"must be {'an' if name[0] in 'aeiou' else 'a'} {name}, not {type(value).__name__}")
         return value
 
     def strings(self, key, default=()):
@@ -112,6 +114,7 @@ def load_config(root, table, hook_name, environ=os.environ):
         sources=read.strings("sources"),
         eval_sources=read.strings("eval-sources"),
         data=read.strings("data", [str(data_dir)]),
+        data_hint=read.get("data-hint", str, ""),
         hyperparameters=read.get("hyperparameters", dict, {}),
         mode=mode,
         mode_source=mode_source,

@@ -26,7 +26,7 @@ def sha256_json(value):
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def expand(root, pattern, option):
+def expand(root, pattern, option, hint=""):
     """Files named by a path, directory (recursively) or glob, relative to the project root."""
     path = root / pattern
     if path.is_file():
@@ -37,15 +37,15 @@ def expand(root, pattern, option):
         found = [p for p in root.glob(pattern) if p.is_file()]
     found = [p for p in found if not SKIPPED_PARTS & set(p.parts) and not p.name.endswith((".pyc", ".tmp"))]
     if not found:
-        raise BundleError(f"Option `{option}` names {pattern!r}, which matches no file under {root}")
+        raise BundleError(f"Option `{option}` names {pattern!r}, which matches no file under {root}" + (f"; {hint}" if hint else ""))
     return sorted(found)
 
 
-def digests(root, patterns, option):
+def digests(root, patterns, option, hint=""):
     """{relative path: sha256} for every file the patterns name."""
     files = {}
     for pattern in patterns:
-        for path in expand(root, pattern, option):
+        for path in expand(root, pattern, option, hint):
             files[Path(os.path.relpath(path, root)).as_posix()] = sha256_file(path)
     return dict(sorted(files.items()))
 
@@ -62,7 +62,7 @@ def collect_inputs(config):
     """Everything that determines the weights, as plain JSON-able data."""
     return {
         "sources": digests(config.root, config.sources, "sources"),
-        "data": digests(config.root, config.data, "data"),
+        "data": digests(config.root, config.data, "data", config.data_hint),
         "hyperparameters": config.hyperparameters,
         "torch": installed_version("torch"),
     }

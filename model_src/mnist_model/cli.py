@@ -6,3 +6,9 @@ def main(argv=None):
     from .runner import main as run
 
     return run(argv, default_weights=DEFAULT_WEIGHTS)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

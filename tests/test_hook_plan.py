@@ -1,0 +1,183 @@
+"""The hook's config and its decision (train, evaluate, reuse), on copies of this project."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from hatch_mlbundle.bundle import EVALUATE, REUSE, TRAIN, make_plan
+from hatch_mlbundle.config import load_config
+from hatch_mlbundle.errors import BundleError
+from helpers import PYTHON, ROOT, copy_project
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib
+
+WEIGHTS = "model_src/mnist_model/weights/model.pth"
+LOCK = "model_src/mnist_model/weights/mlbundle.lock"
+
+
+def hook_table(root):
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    return pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["hooks"]["custom"]
+
+
+def plan_for(root, environ=None, **overrides):
+    table = dict(hook_table(root), **overrides)
+    return make_plan(load_config(root, table, "custom", environ=environ or {}))
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    return copy_project(tmp_path_factory.mktemp("pristine"))
+
+
+@pytest.fixture
+def project(pristine, tmp_path):
+    """A throwaway copy: tests below tamper with it."""
+    return shutil.copytree(pristine, tmp_path / "project", symlinks=True)
+
+
+# ---- config ----------------------------------------------------------------------------------
+
+def test_the_repository_config_loads_and_passes_hatchling_options_through():
+    table = dict(hook_table(ROOT), **{"enable-by-default": True, "dependencies": ["x"], "require-runtime-dependencies": True})
+    config = load_config(ROOT, table, "mlbundle", environ={})
+    assert config.weights == ROOT / WEIGHTS
+    assert config.mode == "auto" and config.min_accuracy == 0.98
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"min-acuracy": 0.9}, "Option `min-acuracy` for build hook `mlbundle` is not known"),
+        ({"min-accuracy": "high"}, "Option `min-accuracy` for build hook `mlbundle` must be a number, not str"),
+        ({"min-accuracy": 98}, "Option `min-accuracy` for build hook `mlbundle` must be between 0 and 1"),
+        ({"max-latency-ms": -1}, "Option `max-latency-ms` for build hook `mlbundle` must be positive"),
+        ({"train": "mnist_model.train"}, "Option `train` for build hook `mlbundle` must look like 'package.module:function'"),
+        ({"sources": "train.py"}, "Option `sources` for build hook `mlbundle` must be an array"),
+        ({"mode": "fast"}, "Option `mode` = 'fast' for build hook `mlbundle` is not one of auto, verify, train"),
+        ({"weights": None}, "Option `weights` for build hook `mlbundle` is required"),
+    ],
+)
+def test_config_errors_name_the_option(change, message):
+    table = dict(hook_table(ROOT), **change)
+    table = {k: v for k, v in table.items() if v is not None}
+    with pytest.raises(BundleError) as error:
+        load_config(ROOT, table, "mlbundle", environ={})
+    assert str(error.value).startswith(message) or message in str(error.value)
+
+
+def test_mode_from_the_environment_overrides_the_table_and_is_checked():
+    config = load_config(ROOT, dict(hook_table(ROOT), mode="auto"), "mlbundle", environ={"MLBUNDLE_MODE": "Verify"})
+    assert (config.mode, config.mode_source) == ("verify", "MLBUNDLE_MODE")
+    with pytest.raises(BundleError, match=r"MLBUNDLE_MODE='sometimes' for build hook `mlbundle` is not one of"):
+        load_config(ROOT, hook_table(ROOT), "mlbundle", environ={"MLBUNDLE_MODE": "sometimes"})
+
+
+# ---- the decision ----------------------------------------------------------------------------
+
+def test_nothing_changed_reuses_the_recorded_verification(project):
+    plan = plan_for(project)
+    assert plan.action == REUSE and not plan.needs_build_requires
+
+
+def test_touching_files_or_editing_the_readme_changes_nothing(project):
+    for name in ("model_src/mnist_model/train.py", "data/MNIST/raw/train-images-idx3-ubyte", WEIGHTS):
+        os.utime(project / name, (1, 1))
+    (project / "README.md").write_text("changed\n")
+    assert plan_for(project).action == REUSE
+
+
+def test_changed_training_code_retrains_in_auto_and_is_refused_in_verify(project):
+    with open(project / "model_src/mnist_model/train.py", "a") as handle:
+        handle.write("\n# a change\n")
+    plan = plan_for(project)
+    assert plan.action == TRAIN and "model_src/mnist_model/train.py changed" in plan.reason
+    with pytest.raises(BundleError, match=r"verify mode: the weights are stale \(model_src/mnist_model/train.py changed\); retrain with MLBUNDLE_MODE=train"):
+        plan_for(project, environ={"MLBUNDLE_MODE": "verify"})
+
+
+def test_changed_hyperparameter_and_data_are_named(project):
+    plan = plan_for(project, hyperparameters={"regimen": "default", "epochs": 2})
+    assert plan.action == TRAIN and "hyper-parameter epochs: None -> 2" in plan.reason
+    data = project / "data/MNIST/raw/t10k-labels-idx1-ubyte"
+    data.write_bytes(data.read_bytes()[:-1] + b"\x00")
+    assert "data/MNIST/raw/t10k-labels-idx1-ubyte changed" in plan_for(project).reason
+
+
+def test_changed_evaluation_code_re_evaluates_without_retraining(project):
+    with open(project / "model_src/mnist_model/evaluate.py", "a") as handle:
+        handle.write("\n# a change\n")
+    plan = plan_for(project)
+    assert plan.action == EVALUATE and plan.needs_build_requires
+    assert plan_for(project, environ={"MLBUNDLE_MODE": "verify"}).action == EVALUATE
+
+
+def test_another_torch_version_retrains_in_auto_and_re_evaluates_in_verify(project, monkeypatch):
+    from hatch_mlbundle import fingerprint
+
+    recorded = json.loads((project / LOCK).read_text())["inputs"]["torch"]
+    monkeypatch.setattr(fingerprint, "installed_version", lambda name: "9.9.9" if name == "torch" else None)
+    assert f"torch {recorded} -> 9.9.9" in plan_for(project).reason
+    plan = plan_for(project, environ={"MLBUNDLE_MODE": "verify"})
+    assert plan.action == EVALUATE and f"torch 9.9.9 differs from the lock's {recorded}" in plan.reason
+
+
+def test_without_torch_in_the_build_environment_the_recorded_verification_still_counts(project, monkeypatch):
+    from hatch_mlbundle import fingerprint
+
+    monkeypatch.setattr(fingerprint, "installed_version", lambda name: None)
+    assert plan_for(project, environ={"MLBUNDLE_MODE": "verify"}).action == REUSE
+
+
+def test_tampered_weights_are_refused_in_every_mode_but_train(project):
+    weights = project / WEIGHTS
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    for mode in ("auto", "verify"):
+        with pytest.raises(BundleError) as error:
+            plan_for(project, environ={"MLBUNDLE_MODE": mode})
+        assert str(error.value).startswith("gate sha256 failed: measured ")
+        assert "restore it (`git checkout -- model_src/mnist_model/weights/model.pth`)" in str(error.value)
+    assert plan_for(project, environ={"MLBUNDLE_MODE": "train"}).action == TRAIN
+
+
+@pytest.mark.parametrize("damage", ["{not json", "[]", '{"version": 1}'])
+def test_a_corrupted_lock_is_one_clear_error(project, damage):
+    (project / LOCK).write_text(damage)
+    with pytest.raises(BundleError, match=r"^lock .*mlbundle.lock is corrupted \(.*\); restore it"):
+        plan_for(project)
+
+
+def test_missing_weights_or_lock(project):
+    (project / LOCK).unlink()
+    assert plan_for(project).reason == "no model_src/mnist_model/weights/mlbundle.lock yet"
+    with pytest.raises(BundleError, match=r"verify mode: model_src/mnist_model/weights/mlbundle.lock missing; build once with MLBUNDLE_MODE=train"):
+        plan_for(project, environ={"MLBUNDLE_MODE": "verify"})
+
+
+def test_a_missing_dataset_says_how_to_get_it(project):
+    shutil.rmtree(project / "data")
+    with pytest.raises(BundleError) as error:
+        plan_for(project)
+    assert "Option `data` names 'data/MNIST/raw', which matches no file" in str(error.value)
+    assert "mnist-model prepare-data" in str(error.value)
+
+
+def test_deciding_imports_no_torch(project):
+    code = (
+        "import sys, json\n"
+        "from hatch_mlbundle.bundle import make_plan\n"
+        "from hatch_mlbundle.config import load_config\n"
+        "import tomllib\n"
+        "t = tomllib.load(open('pyproject.toml','rb'))['tool']['hatch']['build']['targets']['wheel']['hooks']['custom']\n"
+        "plan = make_plan(load_config('.', t, 'custom'))\n"
+        "print(plan.action, 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([PYTHON, "-c", code], cwd=project, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True)
+    assert out.stdout.split() == ["reuse", "False"], out.stderr

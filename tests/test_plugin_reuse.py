@@ -1,0 +1,116 @@
+"""hatch-mlbundle as its own distribution, enabled by another project through [build-system] requires."""
+import json
+import textwrap
+import zipfile
+
+import pytest
+
+from helpers import PYTHON, ROOT, run
+from test_hook_build import OFFLINE, wheel_in
+
+TINY_MODEL = '''
+"""A model small enough for a test: the threshold that best splits numbers into two classes."""
+import json
+import time
+from pathlib import Path
+
+
+def load(data_dir):
+    rows = [line.split(",") for line in (Path(data_dir) / "points.csv").read_text().split()]
+    return [(float(x), int(y)) for x, y in rows]
+
+
+def train(data_dir, weights_path, log, threshold_step=0.5):
+    points = load(data_dir)
+    candidates = [i * threshold_step for i in range(int(10 / threshold_step) + 1)]
+    best = max(candidates, key=lambda t: sum((x > t) == bool(y) for x, y in points))
+    log(f"best threshold {best}")
+    Path(weights_path).write_text(json.dumps({"threshold": best}))
+    return {"threshold": best}
+
+
+def evaluate(weights_path, data_dir):
+    threshold = json.loads(Path(weights_path).read_text())["threshold"]
+    points = load(data_dir)
+    started = time.perf_counter()
+    correct = sum((x > threshold) == bool(y) for x, y in points)
+    return {"accuracy": correct / len(points), "latency_ms": (time.perf_counter() - started) * 1000 / len(points)}
+'''
+
+
+@pytest.fixture(scope="module")
+def plugin_wheelhouse(tmp_path_factory):
+    """hatch-mlbundle built as a wheel, next to what an isolated build needs."""
+    out = tmp_path_factory.mktemp("plugin")
+    result = run([PYTHON, "-m", "pip", "wheel", "--no-deps", "-w", out, ROOT / "hatch_mlbundle"], env=OFFLINE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with zipfile.ZipFile(wheel_in(out)) as wheel:
+        names = wheel.namelist()
+        entry_points = wheel.read("hatch_mlbundle-0.1.0.dist-info/entry_points.txt").decode()
+    assert "hatch_mlbundle/hook.py" in names and "[hatch]\nmlbundle = hatch_mlbundle.plugin" in entry_points
+    return out
+
+
+def make_tiny_project(root, min_accuracy):
+    (root / "tiny_model").mkdir(parents=True)
+    (root / "tiny_model" / "__init__.py").write_text(TINY_MODEL)
+    (root / "data").mkdir()
+    (root / "data" / "points.csv").write_text("\n".join(f"{x},{int(x > 4.2)}" for x in range(10)) + "\n")
+    (root / "pyproject.toml").write_text(textwrap.dedent(f'''
+        [build-system]
+        requires = ["hatchling", "hatch-mlbundle"]
+        build-backend = "hatchling.build"
+
+        [project]
+        name = "tiny-model"
+        version = "0.3.0"
+
+        [tool.hatch.build.targets.wheel]
+        packages = ["tiny_model"]
+
+        [tool.hatch.build.targets.wheel.hooks.mlbundle]
+        weights = "tiny_model/weights.json"
+        train = "tiny_model:train"
+        evaluate = "tiny_model:evaluate"
+        sources = ["tiny_model/__init__.py"]
+        data-dir = "data"
+        min-accuracy = {min_accuracy}
+        max-latency-ms = 100
+        build-requires = []
+        hyperparameters = {{ threshold_step = 0.5 }}
+    '''))
+    return root
+
+
+def build(project, plugin_wheelhouse, **env):
+    environment = dict(OFFLINE, PIP_FIND_LINKS=f"{plugin_wheelhouse} {OFFLINE['PIP_FIND_LINKS']}", **env)
+    return run([PYTHON, "-m", "build", "--wheel", project], env=environment)
+
+
+def test_another_project_trains_gates_and_bundles_with_the_plugin(tmp_path, plugin_wheelhouse):
+    project = make_tiny_project(tmp_path / "tiny", min_accuracy=0.9)
+    result = build(project, plugin_wheelhouse)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "mlbundle: train: no tiny_model/weights.json and tiny_model/mlbundle.lock yet" in output
+    assert "best threshold 4.0" in output
+    with zipfile.ZipFile(wheel_in(project / "dist")) as wheel:
+        assert json.loads(wheel.read("tiny_model/weights.json")) == {"threshold": 4.0}
+        card = json.loads(wheel.read("tiny_model/model_card.json"))
+    assert card["name"] == "tiny-model" and card["version"] == "0.3.0" and card["metrics"]["accuracy"] == 1.0
+    lock = json.loads((project / "tiny_model" / "mlbundle.lock").read_text())
+    assert lock["inputs"]["hyperparameters"] == {"threshold_step": 0.5} and lock["inputs"]["torch"] is None
+
+    again = build(project, plugin_wheelhouse, MLBUNDLE_MODE="verify")
+    assert again.returncode == 0 and "mlbundle: reuse" in again.stdout + again.stderr
+
+
+def test_another_project_whose_model_fails_the_gate_gets_no_wheel(tmp_path, plugin_wheelhouse):
+    project = make_tiny_project(tmp_path / "tiny", min_accuracy=0.9)
+    (project / "data" / "points.csv").write_text("1,1\n2,0\n3,1\n4,0\n5,1\n6,0\n")
+    result = build(project, plugin_wheelhouse)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "mlbundle: gate accuracy failed: measured 50.00%, needs >= 90.00% (min-accuracy)" in output
+    assert "Traceback" not in output
+    assert not (project / "tiny_model" / "weights.json").exists() and not (project / "tiny_model" / "mlbundle.lock").exists()
