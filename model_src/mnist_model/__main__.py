@@ -16,7 +16,10 @@ def build_parser():
 
     train = commands.add_parser("train", help="train on the 4,000 and write weights + manifest")
     train.add_argument("--data-dir", type=Path, default=default_data_dir())
-    train.add_argument("--out", type=Path, default=None, help="weights path (default: the package's weights)")
+    train.add_argument(
+        "--out", type=Path, default=Path("model.pth"),
+        help="weights path (default: %(default)s; the shipped weights are retrained by the build: MLBUNDLE_MODE=train)",
+    )
     train.add_argument("--regimen", default="default", help="default or tutorial")
     train.add_argument("--epochs", type=int, help="override the regimen's epochs")
     train.add_argument("--seed", type=int, help="override the regimen's seed")
@@ -44,7 +47,7 @@ def run(args):
         from .train import train
 
         overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
-        manifest = train(args.data_dir, args.out or DEFAULT_WEIGHTS, regimen=args.regimen, **overrides)
+        manifest = train(args.data_dir, args.out, regimen=args.regimen, **overrides)
         print(f"held-out accuracy {manifest['metrics']['accuracy'] * 100:.2f}% after {manifest['train_seconds']} s")
     elif args.command == "evaluate":
         import json
