@@ -25,7 +25,7 @@ class MLBundleBuildHook(BuildHookInterface):
             plan = self._plan()
         except BundleError:
             return []  # initialize() reports it, with the frontend's full attention
-        return list(self._bundle_config().build_requires) if plan.needs_torch else []
+        return list(self._bundle_config().build_requires) if plan.needs_build_requires else []
 
     def initialize(self, version, build_data):
         try:
