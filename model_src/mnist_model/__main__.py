@@ -59,10 +59,15 @@ def run(args):
     elif args.command == "standalone":
         from .standalone import render
 
+        from .inference import sha256_file
+
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "run_mnist.py").write_text(render(), encoding="utf-8")
         shutil.copyfile(args.weights or DEFAULT_WEIGHTS, args.out / "model.pth")
-        print(f"wrote {args.out / 'run_mnist.py'} and {args.out / 'model.pth'}")
+        # run_mnist.py checks model.pth against this before loading it.
+        sums = "".join(f"{sha256_file(args.out / name)}  {name}\n" for name in ("model.pth", "run_mnist.py"))
+        (args.out / "SHA256SUMS").write_text(sums)
+        print(f"wrote run_mnist.py, model.pth and SHA256SUMS to {args.out}")
 
 
 def main(argv=None):

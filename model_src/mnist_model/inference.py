@@ -5,6 +5,7 @@ Also pasted into the stand-alone run_mnist.py: only torch and the stdlib here.
 import hashlib
 import json
 import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -58,11 +59,16 @@ def load_model(weights_path, check_sha256=True):
                 "the file was changed or corrupted: reinstall the package or download the weights again"
             )
     try:
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns on stderr about pickle protocols; our one line says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(weights_path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe pickle"
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        # torch's first line is advice about its weights_only default; the line naming the blocked
+        # global or opcode is the one that says what the file tried to do.
+        detail = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line), "unsafe pickle")
         raise WeightsError(
-            f"{weights_path}: refused to load: not a plain state_dict ({first_line[:120]}); "
+            f"{weights_path}: refused to load: not a plain state_dict ({detail[:160]}); "
             "weights are loaded without running code"
         ) from None
     except Exception as exc:  # zip/pickle corruption surfaces as many exception types

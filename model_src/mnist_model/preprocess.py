@@ -6,6 +6,8 @@ mostly dark on light, any size and any mode, so we redo those steps.
 Only PIL and torch are used here: this module is also pasted into the
 stand-alone run_mnist.py.
 """
+import warnings
+
 import torch
 from torch.nn import functional as F
 from PIL import Image, ImageFile
@@ -24,15 +26,18 @@ def open_image(path):
     """Open and fully decode `path`, turning PIL's many failures into ImageError."""
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
-        with Image.open(path) as img:
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise ImageError(
-                    f"image is {width}x{height} pixels, over the {MAX_PIXELS // 1_000_000} megapixel limit; "
-                    "scale it down"
-                )
-            img.load()
-            return img
+        with warnings.catch_warnings():
+            # PIL warns about corrupt metadata on stderr; the one line we print says what is wrong.
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(
+                        f"image is {width}x{height} pixels, over the {MAX_PIXELS // 1_000_000} megapixel limit; "
+                        "scale it down"
+                    )
+                img.load()
+                return img
     except ImageError:
         raise
     except Image.DecompressionBombError:
@@ -52,7 +57,7 @@ def open_image(path):
 def to_gray(img):
     """Float tensor [H, W] in 0..255 for any PIL mode; transparency is composited on white."""
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        gray = torch.tensor(img.convert("F").getdata(), dtype=torch.float32)
+        gray = torch.frombuffer(bytearray(img.convert("F").tobytes()), dtype=torch.float32)
         low, high = gray.min(), gray.max()
         gray = (gray - low) * (255.0 / (high - low)) if high > low else torch.zeros_like(gray)
         return gray.reshape(img.height, img.width)
@@ -106,8 +111,13 @@ def prepare(image):
     elif isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
         gray = to_gray(open_image(image))
     else:
-        gray = torch.as_tensor(image, dtype=torch.float32)
+        # A copy: arrays may be read-only, and the caller's data must stay untouched.
+        gray = image.float().clone() if isinstance(image, torch.Tensor) else torch.tensor(image, dtype=torch.float32)
         if gray.ndim == 3 and gray.shape[-1] in (3, 4):  # H, W, RGB(A)
+            full = 1.0 if gray.max() <= 1.0 else 255.0
+            if gray.shape[-1] == 4:  # transparent means paper: composite on white, as for PIL images
+                alpha = gray[..., 3:] / full
+                gray = gray[..., :3] * alpha + full * (1 - alpha)
             gray = gray[..., :3].mean(dim=-1)
         if gray.ndim != 2:
             raise ImageError(f"array of shape {tuple(gray.shape)} is not a 2-D image")

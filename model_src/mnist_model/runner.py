@@ -75,7 +75,7 @@ def collect(prog, arguments):
 def main(argv=None, default_weights=None, prog="run-mnist"):
     """Run the command; returns the exit status (0 ok, 1 some input failed, 2 usage error)."""
     parser = build_parser(prog)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     arguments = args.image + args.paths
     if not arguments:
         parser.error("give images: --image 'digits/*.png' or paths")
@@ -87,15 +87,20 @@ def main(argv=None, default_weights=None, prog="run-mnist"):
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     names, tensors, failures = collect(prog, arguments)
-    if tensors:
-        results = classify(model, torch.stack(tensors), top_k=args.top_k)
-        several = len(names) + failures > 1
-        for name, (digit, confidence, top) in zip(names, results):
-            if args.json:
-                candidates = [{"digit": d, "probability": round(p, 6)} for d, p in top]
-                line = json.dumps({"file": name, "digit": digit, "confidence": round(confidence, 6), "top_k": candidates})
-            else:
-                line = f"{name}: Image is a {digit}" if several else f"Image is a {digit}"
-            print(line)
-    sys.stdout.flush()
+    try:
+        if tensors:
+            results = classify(model, torch.stack(tensors), top_k=args.top_k)
+            several = len(names) + failures > 1
+            for name, (digit, confidence, top) in zip(names, results):
+                if args.json:
+                    candidates = [{"digit": d, "probability": round(p, 6)} for d, p in top]
+                    line = json.dumps({"file": name, "digit": digit, "confidence": round(confidence, 6), "top_k": candidates})
+                else:
+                    line = f"{name}: Image is a {digit}" if several else f"Image is a {digit}"
+                print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left (`| head`): stop quietly like cat does; devnull keeps the exit-time flush quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 1 if failures else 0

@@ -201,16 +201,23 @@ def train(data_dir, weights_path, regimen="default", log=None, **overrides):
     started = time.perf_counter()
     model = fit(images, labels, chosen, log=progress_reporter(log, chosen.epochs))
     seconds = time.perf_counter() - started
-    save_atomic(model.state_dict(), weights_path)
-    metrics = evaluate(weights_path, data_dir)
-    manifest = {
-        "sha256": sha256_file(weights_path),
-        "metrics": {k: metrics[k] for k in ("samples", "accuracy", "per_class_accuracy")},
-        "hyperparameters": dataclasses.asdict(chosen),
-        "data_sha256": {p.name: sha256_file(p) for p in dataset_files(data_dir)},
-        "train_samples": len(images),
-        "train_seconds": round(seconds, 1),
-        "torch_version": torch.__version__,
-    }
-    write_json_atomic(manifest, Path(weights_path).with_suffix(".json"))
+    weights_path = Path(weights_path)
+    # Staged and evaluated beside the target: a run that fails before the end leaves the previous pair as it was.
+    staged = weights_path.with_name(f".{weights_path.name}.{os.getpid()}.staged.tmp")
+    try:
+        save_atomic(model.state_dict(), staged)
+        metrics = evaluate(staged, data_dir)
+        manifest = {
+            "sha256": sha256_file(staged),
+            "metrics": {k: metrics[k] for k in ("samples", "accuracy", "per_class_accuracy")},
+            "hyperparameters": dataclasses.asdict(chosen),
+            "data_sha256": {p.name: sha256_file(p) for p in dataset_files(data_dir)},
+            "train_samples": len(images),
+            "train_seconds": round(seconds, 1),
+            "torch_version": torch.__version__,
+        }
+        os.replace(staged, weights_path)
+    finally:
+        staged.unlink(missing_ok=True)
+    write_json_atomic(manifest, weights_path.with_suffix(".json"))
     return manifest
