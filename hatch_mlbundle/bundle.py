@@ -31,6 +31,7 @@ class Plan:
     reason: str
     inputs: dict
     lock: dict = None
+    verification_key: str = None  # what a fresh verification would be recorded under
 
     @property
     def needs_build_requires(self):
@@ -88,7 +89,7 @@ def make_plan(config):
     if lock["verification"].get("key") == key:
         return Plan(REUSE, "fingerprint unchanged and these weights were verified with this code and data", inputs, lock)
     why = f"torch {inputs['torch']} differs from the lock's {lock['inputs']['torch']}" if changed else "fingerprint unchanged"
-    return Plan(EVALUATE, f"{why}; verifying", inputs, lock)
+    return Plan(EVALUATE, f"{why}; verifying", inputs, lock, key)
 
 
 @contextlib.contextmanager
@@ -191,12 +192,21 @@ def train(config, plan, display):
 
 
 def verify(config, plan, display):
-    """Gate the locked weights, on a fresh evaluation or on the one recorded for these exact inputs."""
+    """Gate the locked weights, on a fresh evaluation or on the one recorded for these exact inputs.
+
+    In auto mode a fresh verification that passes is recorded in the lock, so the
+    next build (and CI's verify build) can reuse it; verify mode never writes.
+    """
     sha = plan.lock["weights_sha256"]
     metrics = plan.lock["verification"]["metrics"] if plan.action == REUSE else evaluate(config, config.weights)
     results = [sha256_gate(sha, sha, relative(config, config.weights))] + metric_gates(metrics, config)
     display.display_info(table(results))
     enforce(results)
+    if plan.action == EVALUATE and config.mode == "auto":
+        lock = dict(plan.lock, verification={"key": plan.verification_key, "metrics": metrics})
+        write_json_atomic(config.lock, lock)
+        display.display_info(f"mlbundle: recorded this verification in {relative(config, config.lock)}")
+        return lock
     return plan.lock
 
 

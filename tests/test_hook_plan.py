@@ -181,3 +181,31 @@ def test_deciding_imports_no_torch(project):
     )
     out = subprocess.run([PYTHON, "-c", code], cwd=project, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True)
     assert out.stdout.split() == ["reuse", "False"], out.stderr
+
+
+def test_an_auto_build_records_a_fresh_verification_and_a_verify_build_does_not(project):
+    from hatch_mlbundle.bundle import run
+    from hatch_mlbundle.lock import read_lock
+
+    class Display:
+        def __init__(self):
+            self.lines = []
+
+        def display_info(self, message):
+            self.lines.append(message)
+
+        display_success = display_info
+
+    with open(project / "model_src/mnist_model/evaluate.py", "a") as handle:
+        handle.write("\n# a change\n")
+    config = load_config(project, hook_table(project), "custom", environ={"MLBUNDLE_MODE": "verify"})
+    display = Display()
+    run(config, make_plan(config), display, "mnist-model", "1.0.0")
+    assert "mlbundle: evaluate: fingerprint unchanged; verifying" in display.lines
+    assert make_plan(config).action == EVALUATE  # verify mode wrote nothing
+
+    config = load_config(project, hook_table(project), "custom", environ={})
+    run(config, make_plan(config), display, "mnist-model", "1.0.0")
+    assert "mlbundle: recorded this verification in model_src/mnist_model/weights/mlbundle.lock" in display.lines
+    assert make_plan(config).action == REUSE
+    assert read_lock(project / LOCK)["verification"]["metrics"]["accuracy"] >= 0.98

@@ -22,13 +22,22 @@ def confusion(predicted, labels):
 
 
 def single_image_latency_ms(model, images, count=LATENCY_IMAGES):
-    """Median ms for one image, preprocessing included, as `run-mnist` on one file pays it."""
-    classify(model, prepare(images[0].numpy())[None])  # warm-up: first call allocates
-    times = []
-    for image in images[:count]:
-        started = time.perf_counter()
-        classify(model, prepare(image.numpy())[None])
-        times.append((time.perf_counter() - started) * 1000)
+    """Median ms for one image, preprocessing included, as `run-mnist` on one file pays it.
+
+    One thread: a single 28x28 image gains nothing from more, and on a busy
+    machine extra threads only wait for each other (a noisy gate helps nobody).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        classify(model, prepare(images[0].numpy())[None])  # warm-up: first call allocates
+        times = []
+        for image in images[:count]:
+            started = time.perf_counter()
+            classify(model, prepare(image.numpy())[None])
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        torch.set_num_threads(threads)
     return statistics.median(times)
 
 
