@@ -1,7 +1,7 @@
-"""Registers the hook under hatch's entry-point group, as `mlbundle`.
+"""Registers the build hook (`mlbundle`) and the publisher (`gitlab`) under hatch's entry-point group.
 
 hatchling imports this module during every build of every project that has
-hatch-mlbundle installed, so it imports nothing heavy.
+hatch-mlbundle installed, where hatch itself is usually absent: import lazily.
 """
 from hatchling.plugin import hookimpl
 
@@ -11,3 +11,10 @@ def hatch_register_build_hook():
     from .hook import MLBundleBuildHook
 
     return MLBundleBuildHook
+
+
+@hookimpl
+def hatch_register_publisher():
+    from .publish.hatch_plugin import GitLabPublisher
+
+    return GitLabPublisher
