@@ -1,0 +1,100 @@
+"""What the model and build benchmarks share: the machine line, child processes measured alone, the table."""
+import datetime
+import importlib.metadata
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+sys.path.insert(0, str(ROOT))
+
+from hatch_mlbundle.publish.report import markdown_table  # noqa: E402
+
+HEADERS = ("measure", "ours", "reference", "ours vs reference", "target", "verdict")
+
+
+@dataclass(frozen=True)
+class Child:
+    wall: float  # seconds
+    rss_mib: float  # peak resident set of the child alone
+    stdout: str
+    stderr: str
+    returncode: int
+
+
+def run_child(argv, env=None, cwd=ROOT, check=True):
+    """Run one command to completion; its own wall time and peak RSS (os.wait4), not this process's.
+
+    Output goes to temp files, not pipes: reading pipes needs communicate(), which reaps the child
+    and loses its resource usage.  With `check`, a failure stops the benchmark: a number from a
+    failed run lies.
+    """
+    full_env = dict(os.environ, **(env or {}))
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen([str(a) for a in argv], stdout=out, stderr=err, env=full_env, cwd=cwd)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    code = os.waitstatus_to_exitcode(status)
+    if code and check:
+        last = (stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise SystemExit(f"bench: `{' '.join(map(str, argv[:4]))} ...` exited {code}: {last}")
+    return Child(wall, usage.ru_maxrss / 1024, stdout, stderr, code)  # Linux reports KiB
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def verdict(ok):
+    return "ok" if ok else "MISSED"
+
+
+def progress(message):
+    """Where the run is, on stderr, so stdout stays the table."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_line(extra=""):
+    """Date and machine, so a table read later says where and when it was measured.
+
+    The load average matters here: the machine is shared, and torch's threads slow down sharply
+    when another process wants the same cores.
+    """
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    parts = [
+        datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        f"{cpu_model()}, {os.cpu_count()} cores",
+        f"Python {platform.python_version()}",
+        f"torch {importlib.metadata.version('torch')}",
+        f"load average {load}",
+    ]
+    return "; ".join(parts + ([extra] if extra else []))
+
+
+def publish(title, machine, tables, notes, out=None):
+    """Print the report (and write it to `out`): title, machine line, tables, notes."""
+    text = "\n\n".join([f"## {title}", machine, *tables, *notes]) + "\n"
+    print(text)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
