@@ -22,7 +22,10 @@ pytest_plugins = ["model_fixtures"]
 # Runs a script the way `python script.py` does, after checking the package cannot be imported, and
 # reports which modules of interest were loaded: torchvision must not be, mnist_model cannot be.
 WRAPPER = """
-import importlib.util, runpy, sys
+import importlib.util, os, runpy, sys
+def _exit(status):  # the script leaves through os._exit; let the report below run first
+    raise SystemExit(status)
+os._exit = _exit
 assert importlib.util.find_spec("mnist_model") is None, "mnist_model is importable here"
 assert not any("model_src" in p for p in sys.path), sys.path
 sys.argv = sys.argv[1:]

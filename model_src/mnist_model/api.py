@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .inference import classify, load_model
-from .preprocess import prepare
+from .preprocess import field_of, normalise_fields
 
 DEFAULT_WEIGHTS = Path(__file__).with_name("weights") / "model.pth"
 
@@ -29,10 +29,8 @@ def predict(images, weights=None, top_k=3):
     cropped and centred like MNIST first. One image gives one Prediction, a list
     gives a list. Unreadable images raise `ImageError`; bad weights `WeightsError`.
     """
-    import torch
-
     single = not isinstance(images, (list, tuple))
-    batch = torch.stack([prepare(image) for image in ([images] if single else images)])
+    batch = normalise_fields([field_of(image) for image in ([images] if single else images)])
     model = _model(str(weights or DEFAULT_WEIGHTS))
     results = [Prediction(d, c, tuple(top)) for d, c, top in classify(model, batch, top_k=top_k)]
     return results[0] if single else results

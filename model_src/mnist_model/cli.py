@@ -3,12 +3,10 @@ from .api import DEFAULT_WEIGHTS
 
 
 def main(argv=None):
-    from .runner import main as run
+    from .runner import exit_now, main as run
 
-    return run(argv, default_weights=DEFAULT_WEIGHTS)
+    exit_now(run(argv, default_weights=DEFAULT_WEIGHTS))
 
 
 if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())
+    main()

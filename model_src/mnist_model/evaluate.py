@@ -6,6 +6,7 @@ import statistics
 import time
 
 import torch
+from PIL import Image
 
 from .data import load_split
 from .inference import classify, load_model
@@ -30,11 +31,12 @@ def single_image_latency_ms(model, images, count=LATENCY_IMAGES):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        classify(model, prepare(images[0].numpy())[None])  # warm-up: first call allocates
+        pictures = [Image.frombytes("L", (28, 28), image.numpy().tobytes()) for image in images[: count + 1]]
+        classify(model, prepare(pictures[0])[None])  # warm-up: first call allocates
         times = []
-        for image in images[:count]:
+        for picture in pictures[1:]:
             started = time.perf_counter()
-            classify(model, prepare(image.numpy())[None])
+            classify(model, prepare(picture)[None])
             times.append((time.perf_counter() - started) * 1000)
     finally:
         torch.set_num_threads(threads)

@@ -1,6 +1,6 @@
 """The `run-mnist` command line: tutorial-compatible, batched, and loud only about real problems.
 
-Also pasted into the stand-alone run_mnist.py: only torch, PIL and the stdlib here.
+Also pasted into the stand-alone run_mnist.py: only PIL, the stdlib and the modules before it here.
 """
 import argparse
 import glob
@@ -9,10 +9,9 @@ import os
 import sys
 from pathlib import Path
 
-import torch
 
 from .inference import WeightsError, classify, load_model
-from .preprocess import ImageError, prepare
+from .preprocess import ImageError, field_of, normalise_fields
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
 
@@ -53,8 +52,8 @@ def report(prog, name, problem):
 
 
 def collect(prog, arguments):
-    """Prepared tensors and their file names; every unusable input reported on one line."""
-    names, tensors, failures = [], [], 0
+    """Prepared 28x28 fields and their file names; every unusable input reported on one line."""
+    names, fields, failures = [], [], 0
     for argument in arguments:
         try:
             files = expand(argument)
@@ -64,12 +63,12 @@ def collect(prog, arguments):
             continue
         for name in files:
             try:
-                tensors.append(prepare(name))
+                fields.append(field_of(name))
                 names.append(name)
             except ImageError as exc:
                 report(prog, name, exc)
                 failures += 1
-    return names, tensors, failures
+    return names, fields, failures
 
 
 def main(argv=None, default_weights=None, prog="run-mnist"):
@@ -86,10 +85,10 @@ def main(argv=None, default_weights=None, prog="run-mnist"):
     except WeightsError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
-    names, tensors, failures = collect(prog, arguments)
+    names, fields, failures = collect(prog, arguments)
     try:
-        if tensors:
-            results = classify(model, torch.stack(tensors), top_k=args.top_k)
+        if fields:
+            results = classify(model, normalise_fields(fields), top_k=args.top_k)
             several = len(names) + failures > 1
             for name, (digit, confidence, top) in zip(names, results):
                 if args.json:
@@ -104,3 +103,16 @@ def main(argv=None, default_weights=None, prog="run-mnist"):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 1 if failures else 0
+
+
+def exit_now(status):
+    """Flush and leave without the interpreter's teardown of torch (~0.5 s and ~130 MB at exit).
+
+    For the command's entry points only: nothing is left to clean up once the output is written.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        status = status or 1
+    os._exit(status)

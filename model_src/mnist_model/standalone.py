@@ -25,7 +25,7 @@ Generated from the mnist_model package ({modules}); do not edit by hand.
 FOOTER = '''
 
 if __name__ == "__main__":
-    sys.exit(main(default_weights=Path(__file__).resolve().with_name("model.pth"), prog="run_mnist.py"))
+    exit_now(main(default_weights=Path(__file__).resolve().with_name("model.pth"), prog="run_mnist.py"))
 '''
 
 
