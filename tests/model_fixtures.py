@@ -9,6 +9,7 @@ Test modules load this file with `pytest_plugins = ["model_fixtures"]`, so each
 session fixture exists once however many modules use it.
 """
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -23,8 +24,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter, ImageOps
-from torch import nn
-from torch.nn import functional as F
 
 from helpers import PYTHON, ROOT, run
 
@@ -32,6 +31,15 @@ MODEL_SRC = ROOT / "model_src"
 PACKAGE = MODEL_SRC / "mnist_model"
 WEIGHTS = PACKAGE / "weights" / "model.pth"
 MANIFEST = PACKAGE / "weights" / "model.json"
+
+
+def _reference_tutorial():
+    spec = importlib.util.spec_from_file_location("reference_tutorial", ROOT / "bench" / "reference_tutorial.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 DATA = ROOT / "data"
 SPLIT_JSON = DATA / "MNIST" / "split.json"
 PACKAGE_ENV = {"PYTHONPATH": str(MODEL_SRC)}
@@ -39,25 +47,8 @@ PER_DIGIT = 30  # held-out PNGs per digit for the accuracy runs: 300 of each sty
 JSON_TOLERANCE = 1e-6  # run-mnist rounds probabilities to 6 places
 
 
-class TutorialNet(nn.Module):
-    """pytorch/examples mnist/main.py's Net as of 2019 (with conv2_drop), verbatim but for the class name."""
-
-    def __init__(self):
-        super(TutorialNet, self).__init__()
-        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
-        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
-        self.conv2_drop = nn.Dropout2d()
-        self.fc1 = nn.Linear(320, 50)
-        self.fc2 = nn.Linear(50, 10)
-
-    def forward(self, x):
-        x = F.relu(F.max_pool2d(self.conv1(x), 2))
-        x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
-        x = x.view(-1, 320)
-        x = F.relu(self.fc1(x))
-        x = F.dropout(x, training=self.training)
-        x = self.fc2(x)
-        return F.log_softmax(x, dim=1)
+# The tutorial's Net as bench/reference_tutorial.py keeps it: one copy of the reference, independent of ours.
+TutorialNet = _reference_tutorial().Net
 
 
 def tutorial_normalise(images):

@@ -1,0 +1,80 @@
+"""Every benchmark of the project in one run; writes bench/README.md.
+
+    .venv/bin/python bench/run_all.py            # ~15 minutes on 2 cores; run it on an idle machine
+    .venv/bin/python bench/run_all.py --quick    # fewer repetitions, a 256 MiB upload
+
+Each figure stands next to its reference, measured in the same run: the tutorial pipeline
+(bench/reference_tutorial.py), the same build with hooks disabled, curl against the same server.
+The reliability counts come from the test suite's matrix (tests/test_reliability.py and the
+bad-image corpus in tests/test_runner.py), run here too.
+"""
+import argparse
+import os
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from common import PYTHON, ROOT, machine_line, progress
+
+BENCH = ROOT / "bench"
+RELIABILITY_TESTS = ["tests/test_reliability.py", "tests/test_runner.py", "tests/test_hook_plan.py"]
+
+
+def run_script(name, *args):
+    """One benchmark script; its markdown report (it prints progress on stderr)."""
+    progress(f"bench/{name} {' '.join(map(str, args))}")
+    result = subprocess.run([PYTHON, BENCH / name, *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    if result.returncode:
+        raise SystemExit(f"bench/{name} exited {result.returncode}")
+    return result.stdout.strip()
+
+
+def built_dist(tmp):
+    """A wheel + sdist of this repository, as the build job makes them (verify mode)."""
+    progress("building dist/ for the publish benchmark")
+    subprocess.run([PYTHON, "-m", "build", "--outdir", tmp / "dist", ROOT], check=True, capture_output=True,
+                   env={**os.environ, "MLBUNDLE_MODE": "verify"})
+    return tmp / "dist"
+
+
+def reliability_counts():
+    """Passed/failed per test module of the reliability matrix, from a real pytest run."""
+    progress("pytest " + " ".join(RELIABILITY_TESTS))
+    result = subprocess.run([PYTHON, "-m", "pytest", "-q", "-rN", "--no-header", "-p", "no:cacheprovider", "-v",
+                             *RELIABILITY_TESTS], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    rows = {}
+    for module, outcome in re.findall(r"^(tests/\S+?\.py)::\S+ (PASSED|FAILED|ERROR|SKIPPED|XFAIL)", result.stdout, re.M):
+        counts = rows.setdefault(module, {"PASSED": 0, "FAILED": 0, "ERROR": 0, "SKIPPED": 0, "XFAIL": 0})
+        counts[outcome] += 1
+    table = ["| test module | passed | failed | skipped/xfail |", "| --- | --- | --- | --- |"]
+    table += [f"| {m} | {c['PASSED']} | {c['FAILED'] + c['ERROR']} | {c['SKIPPED'] + c['XFAIL']} |"
+              for m, c in sorted(rows.items())]
+    return "## Reliability matrix (test counts)\n\n" + "\n".join(table)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and a 256 MiB upload")
+    parser.add_argument("--out", type=Path, default=BENCH / "README.md", help="report file (default: %(default)s)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    machine = machine_line()
+    sections = [run_script("bench_model.py", *(["--quick"] if args.quick else []))]
+    sections.append(run_script("bench_build.py"))
+    with tempfile.TemporaryDirectory(prefix="bench-all-") as tmp:
+        dist = built_dist(Path(tmp))
+        size = ["--size-mib", "256", "--repeat", "1"] if args.quick else []
+        sections.append("## Publisher vs curl, local GitLab registry\n\n"
+                        + run_script("bench_publish.py", "--dist", dist, *size))
+    sections.append(reliability_counts())
+    header = (f"# Benchmarks\n\nWritten by `bench/run_all.py`{' --quick' if args.quick else ''} "
+              f"in {time.perf_counter() - started:.0f} s. Started: {machine}.\n")
+    text = "\n\n".join([header, *sections]) + "\n"
+    args.out.write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
