@@ -452,7 +452,8 @@ SCENARIOS = {  # name: (role of the canary, fault or setting, extra flags, exit 
     "400-too-large": ("developer", "too-large", [], 1, "larger than the registry's size limit"),
     "5xx-exhausted": ("developer", Fault(path=".*", kind="status", status=503, times=99), [], 1, "on all 3 attempts"),
     "reset": ("developer", Fault(method="POST", kind="reset", after_bytes=1000, times=99), [], 1, "reset on all"),
-    "timeout": ("developer", Fault(method="POST", kind="slow", delay=1.0, times=99), ["--timeout", "0.2"], 1,
+    # Every answer late, the look-ups too: an upload that landed late would be found and count as published.
+    "timeout": ("developer", Fault(path=".*", kind="slow", delay=1.0, times=99), ["--timeout", "0.2"], 1,
                 "raise --timeout"),
     "dry-run": ("developer", None, ["--dry-run"], 0, "| upload"),
     "success": ("developer", None, [], 0, "| published"),

@@ -93,7 +93,7 @@ class RegistrySession:
         """
         attempts = self.policy.retries + 1 if retry else 1
         for number in range(1, attempts + 1):
-            retry_after = None
+            retry_after, late = None, False
             try:
                 response = attempt()
             except requests.exceptions.SSLError:  # a certificate problem does not go away by retrying
@@ -101,12 +101,14 @@ class RegistrySession:
                                     "private CA, point REQUESTS_CA_BUNDLE at its certificate file") from None
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 problem = self._describe(exc, attempt_url=getattr(exc.request, "url", "") or "")
+                # No answer in time: the server may still be storing the whole body we sent.
+                late = isinstance(exc, requests.ReadTimeout)
             else:
                 if response.status_code not in RETRYABLE_STATUSES:
                     return response
                 problem = f"{response.status_code} {response.reason}"
                 retry_after = response.headers.get("Retry-After")
-            if landed is not None and self._landed(landed):
+            if landed is not None and self._landed(landed, patience=self.policy.timeout if late else 0.0):
                 log.info("%s: %s, but the registry has the file: not sending it again", what, problem)
                 return None
             if number == attempts:
@@ -118,14 +120,25 @@ class RegistrySession:
             time.sleep(pause)
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def _landed(landed: Callable[[], bool]) -> bool:
-        """A failed check means "don't know": retrying then is the lesser evil."""
-        try:
-            return landed()
-        except Exception as exc:  # noqa: BLE001 - any failure of the check only means "unknown"
-            log.debug("could not check whether the upload landed: %s", type(exc).__name__)
-            return False
+    def _landed(self, landed: Callable[[], bool], patience: float) -> bool:
+        """Whether the file is there, asked again for up to ``patience`` seconds (a late server may still store it).
+
+        A failed check means "don't know": retrying then is the lesser evil.
+        """
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                if landed():
+                    return True
+            except Exception as exc:  # noqa: BLE001 - any failure of the check only means "unknown"
+                log.debug("could not check whether the upload landed: %s", type(exc).__name__)
+                return False
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            log.info("no answer in time; waiting up to %.0f s for the upload to appear before sending it again",
+                     remaining)
+            time.sleep(min(remaining, max(0.05, self.policy.backoff)))
 
     def _describe(self, exc: Exception, attempt_url: str) -> str:
         """Short words for a network failure; the exception text itself repeats the URL and urllib3 internals."""
