@@ -42,7 +42,7 @@ def built_dist(tmp):
 def reliability_counts():
     """Passed/failed per test module of the reliability matrix, from a real pytest run."""
     progress("pytest " + " ".join(RELIABILITY_TESTS))
-    result = subprocess.run([PYTHON, "-m", "pytest", "-q", "-rN", "--no-header", "-p", "no:cacheprovider", "-v",
+    result = subprocess.run([PYTHON, "-m", "pytest", "-rN", "--no-header", "-p", "no:cacheprovider", "-v",
                              *RELIABILITY_TESTS], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     rows = {}
     for module, outcome in re.findall(r"^(tests/\S+?\.py)::\S+ (PASSED|FAILED|ERROR|SKIPPED|XFAIL)", result.stdout, re.M):
