@@ -27,7 +27,7 @@ from .network import MNIST_MEAN, MNIST_STD, Net
 
 @dataclasses.dataclass(frozen=True)
 class Regimen:
-    # Chosen on validation folds carved from the 4,000 training digits (bench/README.md),
+    # Chosen on validation folds carved from the 4,000 training digits (README.md, "The model"),
     # never on the held-out 1,000.
     epochs: int = 80
     batch_size: int = 64
