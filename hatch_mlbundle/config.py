@@ -54,7 +54,7 @@ class _Reader:
         self.used.add(key)
         if key not in self.table:
             if required:
-                self.fail(key, f"is required (set it in the hook's table in pyproject.toml)")
+                self.fail(key, "is required (set it in the hook's table in pyproject.toml)")
             return default
         value = self.table[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -92,7 +92,7 @@ def load_config(root, table, hook_name, environ=os.environ):
     read = _Reader(table, hook_name)
     weights = root / read.get("weights", str, required=True)
     mode = read.get("mode", str, "auto")
-    mode_source = f"option `mode`" if "mode" in table else "default"
+    mode_source = "option `mode`" if "mode" in table else "default"
     if environ.get(MODE_ENV):
         mode, mode_source = environ[MODE_ENV].strip().lower(), f"{MODE_ENV}"
     if mode not in MODES:

@@ -1,7 +1,6 @@
 """The whole pipeline as GitLab runs it: fresh clone -> verify build -> publish -> pip install -> run-mnist."""
 import hashlib
 import json
-import shutil
 import subprocess
 
 import pytest

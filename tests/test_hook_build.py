@@ -1,7 +1,6 @@
 """Real builds of this project with every frontend, from a fresh copy, and what users get from them."""
 import hashlib
 import json
-import os
 import shutil
 import zipfile
 from pathlib import Path

@@ -3,7 +3,6 @@
 The attribute names (conv1, conv2, fc1, fc2) are the state_dict keys, so weights
 trained here load in the tutorial's script and the tutorial's weights load here.
 """
-import torch
 from torch import nn
 from torch.nn import functional as F
 
