@@ -18,7 +18,7 @@ from . import fingerprint as fp
 from .card import model_card
 from .errors import BundleError
 from .gates import enforce, metric_gates, sha256_gate, table
-from .lock import make_lock, read_lock, write_json_atomic
+from .lock import make_lock, read_lock, write_json_atomic, write_text_atomic
 
 TRAIN, EVALUATE, REUSE = "train", "evaluate", "reuse"
 TEMP_PREFIX = ".mlbundle-train-"
@@ -32,6 +32,7 @@ class Plan:
     inputs: dict
     lock: dict = None
     verification_key: str = None  # what a fresh verification would be recorded under
+    sha256_check: object = None  # the weights-vs-lock gate, already enforced while deciding
 
     @property
     def needs_build_requires(self):
@@ -84,12 +85,14 @@ def make_plan(config):
     if config.mode == "auto" and changed:
         return Plan(TRAIN, f"fingerprint changed: {_summarise(changed)}", inputs, lock)
     actual = fp.sha256_file(config.weights)
-    enforce([sha256_gate(actual, lock["weights_sha256"], relative(config, config.weights))])
+    checked = sha256_gate(actual, lock["weights_sha256"], relative(config, config.weights))
+    enforce([checked])
     key = verification_key(config, actual, inputs, lock["inputs"]["torch"])
     if lock["verification"].get("key") == key:
-        return Plan(REUSE, "fingerprint unchanged and these weights were verified with this code and data", inputs, lock)
+        why = "fingerprint unchanged and these weights were verified with this code and data"
+        return Plan(REUSE, why, inputs, lock, sha256_check=checked)
     why = f"torch {inputs['torch']} differs from the lock's {lock['inputs']['torch']}" if changed else "fingerprint unchanged"
-    return Plan(EVALUATE, f"{why}; verifying", inputs, lock, key)
+    return Plan(EVALUATE, f"{why}; verifying", inputs, lock, key, checked)
 
 
 @contextlib.contextmanager
@@ -197,9 +200,8 @@ def verify(config, plan, display):
     In auto mode a fresh verification that passes is recorded in the lock, so the
     next build (and CI's verify build) can reuse it; verify mode never writes.
     """
-    sha = plan.lock["weights_sha256"]
     metrics = plan.lock["verification"]["metrics"] if plan.action == REUSE else evaluate(config, config.weights)
-    results = [sha256_gate(sha, sha, relative(config, config.weights))] + metric_gates(metrics, config)
+    results = [plan.sha256_check] + metric_gates(metrics, config)
     display.display_info(table(results))
     enforce(results)
     if plan.action == EVALUATE and config.mode == "auto":
@@ -217,10 +219,7 @@ def write_generated(config):
         text = call_project(config, reference, "generated")
         if not isinstance(text, str):
             raise BundleError(f"Option `generated`: {reference} returned {type(text).__name__}, not the file's text")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
         written.append(path)
     return written
 

@@ -33,19 +33,23 @@ def read_lock(path):
     return lock
 
 
-def write_json_atomic(path, data):
+def write_text_atomic(path, text):
     """Temp file + fsync + rename: a build killed midway never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path, data):
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def make_lock(fingerprint, inputs, weights_sha256, metrics, verification_key):

@@ -143,19 +143,23 @@ def _fit(images, labels, regimen, log):
     return model
 
 
-def save_atomic(obj, path):
-    """torch.save to a temp file beside `path`, fsync, then rename over it."""
+def replace_atomically(path, write):
+    """`write(handle)` into a temp file beside `path`, fsync, then rename over it: never half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save_atomic(obj, path):
+    replace_atomically(path, lambda handle: torch.save(obj, handle))
 
 
 def progress_reporter(log, epochs):
@@ -178,13 +182,8 @@ def progress_reporter(log, epochs):
 
 
 def write_json_atomic(data, path):
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+    replace_atomically(path, lambda handle: handle.write(text.encode()))
 
 
 def train(data_dir, weights_path, regimen="default", log=None, **overrides):
