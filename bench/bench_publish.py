@@ -134,8 +134,8 @@ def main() -> None:
     for name in ("NO_PROXY", "no_proxy"):  # children (curl, requests) must reach 127.0.0.1 directly
         os.environ[name] = "127.0.0.1,localhost"
     # imported here: the child processes must carry only what the publisher itself loads
-    from hatch_mlbundle.localgitlab import LocalGitLab
-    from hatch_mlbundle.publish.report import markdown_table
+    from localgitlab import LocalGitLab
+    from hatch_mlbundle.tables import markdown_table
 
     with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
         blob = Path(tmp) / "blob.bin"

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 sys.path.insert(0, str(ROOT))
 
-from hatch_mlbundle.publish.report import markdown_table  # noqa: E402,F401 - re-exported to the bench scripts
+from hatch_mlbundle.tables import markdown_table  # noqa: E402,F401 - re-exported to the bench scripts
 
 HEADERS = ("measure", "ours", "reference", "ours vs reference", "target", "verdict")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from hatch_mlbundle.localgitlab import LocalGitLab
+from localgitlab import LocalGitLab
 
 PROJECT_ID = 1217
 PROJECT_PATH = "group/mnist"

@@ -15,7 +15,7 @@ import requests
 from hatch_mlbundle.gitlab import (ConfigError, Credentials, GitLabClient, Redactor, RegistryError, RetryPolicy,
                                    TransientError, redacted_output, resolve_credentials)
 from hatch_mlbundle.gitlab.errors import explain
-from hatch_mlbundle.localgitlab import Fault
+from localgitlab import Fault
 
 PROJECT = 1217  # the conftest's local_gitlab project (group/mnist)
 FAST = RetryPolicy(retries=2, backoff=0.001, backoff_max=0.01, timeout=5)

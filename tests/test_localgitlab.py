@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from hatch_mlbundle.localgitlab import Fault, LocalGitLab
+from localgitlab import Fault, LocalGitLab
 
 UNAUTHORIZED = {"message": "401 Unauthorized"}
 REALM = 'Basic realm="GitLab Packages Registry"'
@@ -632,7 +632,7 @@ def test_unknown_routes_and_methods_are_grape_404s(local_gitlab):
 
 
 def test_cli_serves_until_ctrl_c_and_never_prints_a_token(tmp_path, loopback_env):
-    command = [sys.executable, "-m", "hatch_mlbundle.localgitlab", "--port", "0", "--storage", str(tmp_path),
+    command = [sys.executable, "-m", "localgitlab", "--port", "0", "--storage", str(tmp_path),
                "--project", "1217:group/mnist", "--private-token", "glpat-cli-secret", "--job-token", "job-cli-secret",
                "--deploy-token", "gitlab+deploy-token-9:dt-cli-secret"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=loopback_env)
@@ -653,7 +653,7 @@ def test_cli_serves_until_ctrl_c_and_never_prints_a_token(tmp_path, loopback_env
 
 def test_cli_reports_a_taken_port_in_one_line(tmp_path, local_gitlab, loopback_env):
     port = urlsplit(local_gitlab.url).port
-    result = subprocess.run([sys.executable, "-m", "hatch_mlbundle.localgitlab", "--port", str(port), "--storage",
+    result = subprocess.run([sys.executable, "-m", "localgitlab", "--port", str(port), "--storage",
                              str(tmp_path / "s"), "--project", "1:a/b"], capture_output=True, text=True,
                             env=loopback_env, timeout=60)
     assert result.returncode == 1

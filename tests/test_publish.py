@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from hatch_mlbundle.gitlab import ConfigError
-from hatch_mlbundle.localgitlab import Fault
+from localgitlab import Fault
 from hatch_mlbundle.publish.artifacts import find_artifacts, read_artifact
 from hatch_mlbundle.publish.cli import main
 

@@ -46,7 +46,7 @@ import requests
 
 from helpers import copy_project, run
 from hatch_mlbundle.gitlab import Credentials
-from hatch_mlbundle.localgitlab import Fault
+from localgitlab import Fault
 from hatch_mlbundle.publish import run as run_module
 from test_publish import (  # noqa: F401 - built_project and project are fixtures used here
     GENERIC, PYTHON, ROOT, VERSION, WHEEL, built_project, ci_env, project, run_publish, writes)

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Request, Response
 
 from .auth import Identity, Tokens
 from .faults import FaultBook, ResettingBody
-from .model import Directory, Settings
+from .projects import Directory, Settings
 from .store import Store
 
 API = "/api/v4"

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from .auth import JOB_TOKEN_ANYWHERE, JOB_TOKEN_IN_REQUEST, authorized_project
 from .context import PROJECT, Call, Route
-from .model import Settings
+from .projects import Settings
 from .responses import bad_request, created, file_response, json_response, record_not_found, unauthorized
 from .store import StoredFile
 from .validation import Checks

@@ -1,6 +1,6 @@
 """Run a local GitLab package registry by hand, to rehearse a publish before doing it for real.
 
-    python -m hatch_mlbundle.localgitlab --project 1217:group/mnist --private-token T --job-token J
+    python -m localgitlab --project 1217:group/mnist --private-token T --job-token J
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _deploy_token(spec: str) -> tuple[str, str]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m hatch_mlbundle.localgitlab",
+        prog="python -m localgitlab",
         description="Serve GitLab's generic and PyPI package registries on 127.0.0.1. Every token given is a "
                     "Developer of every project (a deploy token has read and write package scopes).")
     parser.add_argument("--port", type=int, default=8929, help="port to listen on, 0 for any free one (default 8929)")

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 
 from werkzeug.wrappers import Request
 
-from .model import ROLES, Directory, Group, Project
+from .projects import ROLES, Directory, Group, Project
 from .responses import ApiError, forbidden, not_found, unauthorized
 
 PERSONAL, JOB, DEPLOY = "personal_token", "job_token", "deploy_token"  # the kinds of token

@@ -19,7 +19,7 @@ import time
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-log = logging.getLogger("hatch_mlbundle.localgitlab")
+log = logging.getLogger("localgitlab")
 
 READ_CHUNK = 1 << 20
 DRAIN_SECONDS = 60.0  # longest time spent discarding an unread body so the client can read the answer

@@ -9,7 +9,7 @@ from .app import App
 from .auth import DEPLOY_SCOPES, Tokens
 from .context import API, Registry
 from .faults import Fault
-from .model import Directory, Group, Project, Settings
+from .projects import Directory, Group, Project, Settings
 from .store import Store
 from .transport import HttpServer
 

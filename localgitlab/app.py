@@ -15,7 +15,7 @@ from .responses import ApiError, bad_request, json_response, route_not_found, st
 from .store import FileTooLarge
 from .transport import ResetConnection, redact
 
-log = logging.getLogger("hatch_mlbundle.localgitlab")
+log = logging.getLogger("localgitlab")
 
 ROUTES: list[Route] = [*generic.ROUTES, *pypi.ROUTES]
 

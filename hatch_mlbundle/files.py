@@ -1,0 +1,53 @@
+"""Files the plugin's one way: hashed in one streamed pass, replaced atomically.
+
+The build side hashes its inputs and the weights, the GitLab client its uploads and what the registry serves;
+both use these few functions, so "the sha256 of a file" means one thing throughout the distribution.
+Kept on purpose outside it: the model package's own `sha256_file` and `replace_atomically`
+(mnist_model/inference.py, train.py), because the hook must not import the model nor the model the hook.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+CHUNK = 1 << 20
+
+
+def digest_chunks(chunks: Iterable[bytes], algorithms: tuple[str, ...] = ("sha256",)) -> dict[str, str]:
+    """Hex digests of a byte stream (md5 only where a form has the field: it is not used for security)."""
+    hashes = {name: hashlib.new(name, usedforsecurity=False) for name in algorithms}
+    for chunk in chunks:
+        for digest in hashes.values():
+            digest.update(chunk)
+    return {name: digest.hexdigest() for name, digest in hashes.items()}
+
+
+def file_digests(path: str | os.PathLike, algorithms: tuple[str, ...] = ("sha256",)) -> dict[str, str]:
+    with open(path, "rb") as stream:
+        return digest_chunks(iter(lambda: stream.read(CHUNK), b""), algorithms)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    return file_digests(path)["sha256"]
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Temp file + fsync + rename: a build killed midway never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: str | os.PathLike, data: object) -> None:
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
