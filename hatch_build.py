@@ -8,7 +8,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from hatch_mlbundle.hook import MLBundleBuildHook  # noqa: E402
+from hatch_mlbundle.bundle.hook import MLBundleBuildHook  # noqa: E402
 
 
 def get_build_hook():

@@ -8,7 +8,7 @@ from hatchling.plugin import hookimpl
 
 @hookimpl
 def hatch_register_build_hook():
-    from .hook import MLBundleBuildHook
+    from .bundle.hook import MLBundleBuildHook
 
     return MLBundleBuildHook
 

@@ -31,6 +31,7 @@ MODEL_SRC = ROOT / "model_src"
 PACKAGE = MODEL_SRC / "mnist_model"
 WEIGHTS = PACKAGE / "weights" / "model.pth"
 MANIFEST = PACKAGE / "weights" / "model.json"
+LOCK = PACKAGE / "weights" / "mlbundle.lock"
 
 
 def _reference_tutorial():

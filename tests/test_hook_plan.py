@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from hatch_mlbundle.bundle import EVALUATE, REUSE, TRAIN, make_plan
-from hatch_mlbundle.config import load_config
-from hatch_mlbundle.errors import BundleError
+from hatch_mlbundle.bundle.config import load_config
+from hatch_mlbundle.bundle.errors import BundleError
+from hatch_mlbundle.bundle.plan import EVALUATE, REUSE, TRAIN, make_plan
 from helpers import PYTHON, ROOT, copy_project
 
 try:
@@ -47,7 +47,9 @@ def test_the_repository_config_loads_and_passes_hatchling_options_through():
     table = dict(hook_table(ROOT), **{"enable-by-default": True, "dependencies": ["x"], "require-runtime-dependencies": True})
     config = load_config(ROOT, table, "mlbundle", environ={})
     assert config.weights == ROOT / WEIGHTS
-    assert config.mode == "auto" and config.min_accuracy == 0.98
+    assert config.mode == "auto"
+    assert [(g.metric, g.rule, g.option) for g in config.gates] == [
+        ("accuracy", ">= 0.98", "min-accuracy"), ("latency_ms", "<= 10", "max-latency-ms")]
 
 
 @pytest.mark.parametrize(
@@ -61,6 +63,11 @@ def test_the_repository_config_loads_and_passes_hatchling_options_through():
         ({"sources": "train.py"}, "Option `sources` for build hook `mlbundle` must be an array"),
         ({"mode": "fast"}, "Option `mode` = 'fast' for build hook `mlbundle` is not one of auto, verify, train"),
         ({"weights": None}, "Option `weights` for build hook `mlbundle` is required"),
+        ({"gates": {"f1": "at least 0.9"}}, "Option `gates.f1` for build hook `mlbundle` must be a rule like \">= 0.98\""),
+        ({"gates": {"f1": 0.9}}, "Option `gates.f1` for build hook `mlbundle` must be a rule like"),
+        ({"gates": ["f1 >= 0.9"]}, "Option `gates` for build hook `mlbundle` must be a table, not list"),
+        ({"gates": {"accuracy": ">= 0.9"}}, "Option `gates.accuracy` for build hook `mlbundle` repeats option `min-accuracy`; keep one"),
+        ({"gates": {"weights_bytes": "<= 0"}}, "Option `gates.weights_bytes` for build hook `mlbundle` must be positive, not 0"),
     ],
 )
 def test_config_errors_name_the_option(change, message):
@@ -69,6 +76,20 @@ def test_config_errors_name_the_option(change, message):
     with pytest.raises(BundleError) as error:
         load_config(ROOT, table, "mlbundle", environ={})
     assert str(error.value).startswith(message) or message in str(error.value)
+
+
+def test_gates_come_from_one_table_and_the_older_options():
+    table = {k: v for k, v in hook_table(ROOT).items() if k not in ("min-accuracy", "max-latency-ms")}
+    # No `gates` and no older options: today's defaults, accuracy and latency.
+    assert [g.rule for g in load_config(ROOT, table, "mlbundle", environ={}).gates] == [">= 0.95", "<= 50"]
+    # A `gates` table is the whole list (a regression model has no accuracy); an older option still adds its own.
+    table["gates"] = {"rmse": "<=0.25", "weights_bytes": " < 100000 "}
+    config = load_config(ROOT, dict(table, **{"max-latency-ms": 12}), "mlbundle", environ={})
+    assert [(g.metric, g.rule, g.option) for g in config.gates] == [
+        ("latency_ms", "<= 12", "max-latency-ms"), ("rmse", "<= 0.25", "gates.rmse"),
+        ("weights_bytes", "< 100000", "gates.weights_bytes")]
+    assert config.gates[1].check(0.3).failure() == (
+        "gate rmse failed: measured 0.3, needs <= 0.25 (gates.rmse); improve the model and retrain, or change gates.rmse")
 
 
 def test_mode_from_the_environment_overrides_the_table_and_is_checked():
@@ -118,7 +139,7 @@ def test_changed_evaluation_code_re_evaluates_without_retraining(project):
 
 
 def test_another_torch_version_retrains_in_auto_and_re_evaluates_in_verify(project, monkeypatch):
-    from hatch_mlbundle import fingerprint
+    from hatch_mlbundle.bundle import fingerprint
 
     recorded = json.loads((project / LOCK).read_text())["inputs"]["torch"]
     monkeypatch.setattr(fingerprint, "installed_version", lambda name: "9.9.9" if name == "torch" else None)
@@ -128,7 +149,7 @@ def test_another_torch_version_retrains_in_auto_and_re_evaluates_in_verify(proje
 
 
 def test_without_torch_in_the_build_environment_the_recorded_verification_still_counts(project, monkeypatch):
-    from hatch_mlbundle import fingerprint
+    from hatch_mlbundle.bundle import fingerprint
 
     monkeypatch.setattr(fingerprint, "installed_version", lambda name: None)
     assert plan_for(project, environ={"MLBUNDLE_MODE": "verify"}).action == REUSE
@@ -172,8 +193,8 @@ def test_a_missing_dataset_says_how_to_get_it(project):
 def test_deciding_imports_no_torch(project):
     code = (
         "import sys, json\n"
-        "from hatch_mlbundle.bundle import make_plan\n"
-        "from hatch_mlbundle.config import load_config\n"
+        "from hatch_mlbundle.bundle.plan import make_plan\n"
+        "from hatch_mlbundle.bundle.config import load_config\n"
         "import tomllib\n"
         "t = tomllib.load(open('pyproject.toml','rb'))['tool']['hatch']['build']['targets']['wheel']['hooks']['custom']\n"
         "plan = make_plan(load_config('.', t, 'custom'))\n"
@@ -184,8 +205,8 @@ def test_deciding_imports_no_torch(project):
 
 
 def test_an_auto_build_records_a_fresh_verification_and_a_verify_build_does_not(project):
-    from hatch_mlbundle.bundle import run
-    from hatch_mlbundle.lock import read_lock
+    from hatch_mlbundle.bundle.lock import read_lock
+    from hatch_mlbundle.bundle.steps import run
 
     class Display:
         def __init__(self):

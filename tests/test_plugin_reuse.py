@@ -34,7 +34,8 @@ def evaluate(weights_path, data_dir):
     points = load(data_dir)
     started = time.perf_counter()
     correct = sum((x > threshold) == bool(y) for x, y in points)
-    return {"accuracy": correct / len(points), "latency_ms": (time.perf_counter() - started) * 1000 / len(points)}
+    latency_ms = (time.perf_counter() - started) * 1000 / len(points)
+    return {"accuracy": correct / len(points), "latency_ms": latency_ms, "error_rate": 1 - correct / len(points)}
 '''
 
 
@@ -47,11 +48,11 @@ def plugin_wheelhouse(tmp_path_factory):
     with zipfile.ZipFile(wheel_in(out)) as wheel:
         names = wheel.namelist()
         entry_points = wheel.read("hatch_mlbundle-0.1.0.dist-info/entry_points.txt").decode()
-    assert "hatch_mlbundle/hook.py" in names and "[hatch]\nmlbundle = hatch_mlbundle.plugin" in entry_points
+    assert "hatch_mlbundle/bundle/hook.py" in names and "[hatch]\nmlbundle = hatch_mlbundle.plugin" in entry_points
     return out
 
 
-def make_tiny_project(root, min_accuracy):
+def make_tiny_project(root, min_accuracy=None, gates=None):
     (root / "tiny_model").mkdir(parents=True)
     (root / "tiny_model" / "__init__.py").write_text(TINY_MODEL)
     (root / "data").mkdir()
@@ -74,8 +75,8 @@ def make_tiny_project(root, min_accuracy):
         evaluate = "tiny_model:evaluate"
         sources = ["tiny_model/__init__.py"]
         data-dir = "data"
-        min-accuracy = {min_accuracy}
-        max-latency-ms = 100
+        {f"min-accuracy = {min_accuracy}" if gates is None else f"gates = {gates}"}
+        {"max-latency-ms = 100" if gates is None else ""}
         build-requires = []
         hyperparameters = {{ threshold_step = 0.5 }}
     '''))
@@ -114,3 +115,28 @@ def test_another_project_whose_model_fails_the_gate_gets_no_wheel(tmp_path, plug
     assert "mlbundle: gate accuracy failed: measured 50.00%, needs >= 90.00% (min-accuracy)" in output
     assert "Traceback" not in output
     assert not (project / "tiny_model" / "weights.json").exists() and not (project / "tiny_model" / "mlbundle.lock").exists()
+
+
+def test_gates_come_from_config_alone(tmp_path, plugin_wheelhouse):
+    """No plugin change: the weights' size (the hook measures it) and a metric the plugin never heard of
+    (`error_rate`, from the project's evaluate) are gated; nothing assumes accuracy or latency."""
+    project = make_tiny_project(tmp_path / "tiny", gates='{ weights_bytes = "<= 10", error_rate = "<= 0.05" }')
+    refused = build(project, plugin_wheelhouse)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    size = len(json.dumps({"threshold": 4.0}))
+    assert (f"mlbundle: gate weights size failed: measured {size} bytes, needs <= 10 bytes (gates.weights_bytes); "
+            "make the model smaller") in output
+    assert "Traceback" not in output and not (project / "tiny_model" / "mlbundle.lock").exists()
+
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"<= 10"', '"<= 4096"'))
+    result = build(project, plugin_wheelhouse)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    rows = [line for line in output.splitlines() if line.startswith("| ")]
+    assert [row.split("|")[1].strip() for row in rows if "pass" in row] == ["weights size", "error_rate"]
+    with zipfile.ZipFile(wheel_in(project / "dist")) as wheel:
+        card = json.loads(wheel.read("tiny_model/model_card.json"))
+    assert card["gates"] == {"weights_bytes": "<= 4096", "error_rate": "<= 0.05"}
+    assert card["metrics"]["weights_bytes"] == size and card["metrics"]["error_rate"] == 0.0

@@ -44,11 +44,13 @@ def run(args):
         manifest = prepare_offline(args.out)
         print(f"wrote {manifest['train_size']} train + {manifest['held_out_size']} held-out digits to {args.out}")
     elif args.command == "train":
+        from .evaluate import evaluate
         from .train import train
 
         overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
         manifest = train(args.data_dir, args.out, regimen=args.regimen, **overrides)
-        print(f"held-out accuracy {manifest['metrics']['accuracy'] * 100:.2f}% after {manifest['train_seconds']} s")
+        metrics = evaluate(args.out, args.data_dir)
+        print(f"held-out accuracy {metrics['accuracy'] * 100:.2f}% after {manifest['train_seconds']} s")
     elif args.command == "evaluate":
         import json
 

@@ -10,8 +10,8 @@ from PIL import Image
 
 from .data import load_split
 from .inference import classify, load_model
+from .network import normalise
 from .preprocess import prepare
-from .train import normalise
 
 LATENCY_IMAGES = 100
 

@@ -11,6 +11,14 @@ MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 
 
+def normalise(pixels):
+    """uint8 digits [N, 28, 28] (or [N, 1, 28, 28]) -> float [N, 1, 28, 28] as the network expects.
+
+    Here, beside the network, so training, evaluation and the runner share it without importing each other.
+    """
+    return ((pixels.float() / 255.0 - MNIST_MEAN) / MNIST_STD).view(-1, 1, 28, 28)
+
+
 class Net(nn.Module):
     def __init__(self):
         super().__init__()

@@ -12,7 +12,7 @@ import warnings
 import torch
 from PIL import Image, ImageChops, ImageFile
 
-from .network import MNIST_MEAN, MNIST_STD
+from .network import normalise
 
 MAX_PIXELS = 40_000_000  # larger is refused: a decompression bomb costs GBs to decode
 INK_FRACTION = 0.1  # pixels fainter than this share of the ink range are background
@@ -112,8 +112,7 @@ def to_field(gray):
 
 def normalise_fields(fields):
     """784-byte fields -> the network's input [N, 1, 28, 28], in one go for the whole batch."""
-    pixels = torch.frombuffer(bytearray(b"".join(fields)), dtype=torch.uint8).view(-1, 1, 28, 28)
-    return (pixels.float() / 255.0 - MNIST_MEAN) / MNIST_STD
+    return normalise(torch.frombuffer(bytearray(b"".join(fields)), dtype=torch.uint8))
 
 
 def array_to_gray(image):

@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from .data import dataset_files, load_split
+from .data import load_split
 from .inference import sha256_file
-from .network import MNIST_MEAN, MNIST_STD, Net
+from .network import MNIST_MEAN, MNIST_STD, Net, normalise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,11 +56,6 @@ def regimen_from(name="default", **overrides):
     if unknown:
         raise ValueError(f"unknown hyper-parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}")
     return dataclasses.replace(REGIMENS[name], **overrides)
-
-
-def normalise(images):
-    """uint8 [N, 28, 28] -> float [N, 1, 28, 28] as the network expects."""
-    return ((images.float() / 255.0 - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
 
 
 def augment(batch, generator):
@@ -187,36 +182,26 @@ def write_json_atomic(data, path):
 
 
 def train(data_dir, weights_path, regimen="default", log=None, **overrides):
-    """Train on the `train` split, write weights then their manifest (`<weights>.json`) atomically.
+    """Train on the `train` split; write the weights, then their manifest (`<weights>.json`), atomically.
 
-    The manifest records what the runner checks (sha256) and what a reader wants
-    to know (held-out metrics, data sha256s, hyper-parameters, torch version).
-    This is the function the build hook calls (`mnist_model.train:train`).
+    The manifest records what the runner checks (sha256) and what training did (hyper-parameters,
+    samples, time, torch version). Metrics are not measured here: `evaluate()` does that, once, for
+    whoever asks (the build hook records them in its lock and the model card; `mnist-model train` prints
+    them). This is the function the build hook calls (`mnist_model.train:train`).
     """
-    from .evaluate import evaluate
-
     chosen = regimen_from(regimen, **overrides) if isinstance(regimen, str) else regimen
     images, labels = load_split(data_dir, train=True)
     started = time.perf_counter()
     model = fit(images, labels, chosen, log=progress_reporter(log, chosen.epochs))
     seconds = time.perf_counter() - started
     weights_path = Path(weights_path)
-    # Staged and evaluated beside the target: a run that fails before the end leaves the previous pair as it was.
-    staged = weights_path.with_name(f".{weights_path.name}.{os.getpid()}.staged.tmp")
-    try:
-        save_atomic(model.state_dict(), staged)
-        metrics = evaluate(staged, data_dir)
-        manifest = {
-            "sha256": sha256_file(staged),
-            "metrics": {k: metrics[k] for k in ("samples", "accuracy", "per_class_accuracy")},
-            "hyperparameters": dataclasses.asdict(chosen),
-            "data_sha256": {p.name: sha256_file(p) for p in dataset_files(data_dir)},
-            "train_samples": len(images),
-            "train_seconds": round(seconds, 1),
-            "torch_version": torch.__version__,
-        }
-        os.replace(staged, weights_path)
-    finally:
-        staged.unlink(missing_ok=True)
+    save_atomic(model.state_dict(), weights_path)
+    manifest = {
+        "sha256": sha256_file(weights_path),
+        "hyperparameters": dataclasses.asdict(chosen),
+        "train_samples": len(images),
+        "train_seconds": round(seconds, 1),
+        "torch_version": torch.__version__,
+    }
     write_json_atomic(manifest, weights_path.with_suffix(".json"))
     return manifest

@@ -2,11 +2,16 @@
 
 Messages name the option the way hatchling's own do: "Option `x` for build hook `y` ...".
 """
+from __future__ import annotations
+
 import dataclasses
 import os
+import re
 from pathlib import Path
+from typing import Any, Mapping
 
 from .errors import BundleError
+from .gates import COMPARISONS, ROWS, Gate, row_for
 
 MODES = ("auto", "verify", "train")
 MODE_ENV = "MLBUNDLE_MODE"
@@ -25,32 +30,31 @@ class BundleConfig:
     train: str
     evaluate: str
     data_dir: Path
-    python_path: tuple = ()
-    sources: tuple = ()
-    eval_sources: tuple = ()
-    data: tuple = ()
+    python_path: tuple[Path, ...] = ()
+    sources: tuple[str, ...] = ()
+    eval_sources: tuple[str, ...] = ()
+    data: tuple[str, ...] = ()
     data_hint: str = ""
-    hyperparameters: dict = dataclasses.field(default_factory=dict)
+    hyperparameters: dict[str, Any] = dataclasses.field(default_factory=dict)
     mode: str = "auto"
     mode_source: str = "default"
-    min_accuracy: float = 0.95
-    max_latency_ms: float = 50.0
-    generated: dict = dataclasses.field(default_factory=dict)
-    build_requires: tuple = ("torch",)
+    gates: tuple[Gate, ...] = ()
+    generated: dict[Path, str] = dataclasses.field(default_factory=dict)
+    build_requires: tuple[str, ...] = ("torch",)
 
 
 class _Reader:
     """Typed access to a hook table that remembers which keys were used."""
 
-    def __init__(self, table, hook_name):
+    def __init__(self, table: Mapping[str, Any], hook_name: str):
         self.table = table
         self.hook_name = hook_name
         self.used = set(HATCHLING_OPTIONS)
 
-    def fail(self, key, problem):
+    def fail(self, key: str, problem: str):
         raise BundleError(f"Option `{key}` for build hook `{self.hook_name}` {problem}")
 
-    def get(self, key, kind, default=None, required=False):
+    def get(self, key: str, kind: type, default: Any = None, required: bool = False) -> Any:
         self.used.add(key)
         if key not in self.table:
             if required:
@@ -64,20 +68,20 @@ class _Reader:
             self.fail(key, f"must be {'an' if name[0] in 'aeiou' else 'a'} {name}, not {type(value).__name__}")
         return value
 
-    def strings(self, key, default=()):
+    def strings(self, key: str, default=()) -> tuple[str, ...]:
         values = self.get(key, list, list(default))
         if not all(isinstance(v, str) and v for v in values):
             self.fail(key, "must be an array of non-empty strings")
         return tuple(values)
 
-    def callable_ref(self, key):
+    def callable_ref(self, key: str) -> str:
         value = self.get(key, str, required=True)
         module, _, function = value.partition(":")
         if not module or not function:
             self.fail(key, f"must look like 'package.module:function', not {value!r}")
         return value
 
-    def check_unknown(self):
+    def check_unknown(self) -> None:
         unknown = sorted(set(self.table) - self.used)
         if unknown:
             self.fail(unknown[0], f"is not known; known options: {', '.join(sorted(self.used - HATCHLING_OPTIONS))}")
@@ -86,7 +90,35 @@ class _Reader:
 _KIND_NAMES = {str: "string", float: "number", int: "integer", bool: "boolean", list: "array", dict: "table"}
 
 
-def load_config(root, table, hook_name, environ=os.environ):
+def _gates(read: _Reader) -> tuple[Gate, ...]:
+    """`gates = {metric = ">= x"}`; the older `min-accuracy`/`max-latency-ms` options still set theirs.
+
+    With no `gates` table, the older options keep their defaults (accuracy >= 0.95, latency <= 50 ms).
+    """
+    table = read.get("gates", dict, None)
+    gates = []
+    for metric, row in ROWS.items():
+        if row.option and (row.option in read.table or table is None):
+            if table and metric in table:
+                read.fail(f"gates.{metric}", f"repeats option `{row.option}`; keep one")
+            gates.append(Gate(metric, row.comparison, read.get(row.option, float, row.default), row.option))
+    for metric, rule in (table or {}).items():
+        option = f"gates.{metric}"
+        match = re.fullmatch(r"\s*(>=|<=|>|<)\s*(\S+)\s*", rule) if isinstance(rule, str) else None
+        try:
+            gates.append(Gate(metric, match[1], float(match[2]), option))
+        except (TypeError, ValueError):
+            read.fail(option, f"must be a rule like \">= 0.98\" (one of {', '.join(COMPARISONS)}, then a number), "
+                              f"not {rule!r}")
+    for gate in gates:
+        problem = row_for(gate.metric).valid(gate.threshold)
+        if problem:
+            read.fail(gate.option, f"{problem}, not {gate.threshold:g}")
+    return tuple(gates)
+
+
+def load_config(root: str | os.PathLike, table: Mapping[str, Any], hook_name: str,
+                environ: Mapping[str, str] = os.environ) -> BundleConfig:
     """Build the BundleConfig from the hook's table; every problem is a BundleError naming its key."""
     root = Path(root)
     read = _Reader(table, hook_name)
@@ -118,15 +150,10 @@ def load_config(root, table, hook_name, environ=os.environ):
         hyperparameters=read.get("hyperparameters", dict, {}),
         mode=mode,
         mode_source=mode_source,
-        min_accuracy=read.get("min-accuracy", float, 0.95),
-        max_latency_ms=read.get("max-latency-ms", float, 50.0),
+        gates=_gates(read),
         generated={root / k: v for k, v in generated.items()},
         build_requires=read.strings("build-requires", ["torch"]),
     )
-    if not 0.0 <= config.min_accuracy <= 1.0:
-        read.fail("min-accuracy", f"must be between 0 and 1 (a fraction), not {config.min_accuracy}")
-    if config.max_latency_ms <= 0:
-        read.fail("max-latency-ms", f"must be positive, not {config.max_latency_ms}")
     if not config.sources:
         read.fail("sources", "must list the files that determine the weights (model and training code)")
     read.check_unknown()

@@ -1,25 +1,30 @@
-"""The build hook: thin on purpose; the steps live in bundle.py."""
+"""The build hook: thin on purpose; deciding lives in plan.py, acting in steps.py."""
+from __future__ import annotations
+
+from typing import Any
+
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-from .bundle import make_plan, run
-from .config import load_config
+from .config import BundleConfig, load_config
 from .errors import BundleError
+from .plan import Plan, make_plan
+from .steps import run
 
 
 class MLBundleBuildHook(BuildHookInterface):
     PLUGIN_NAME = "mlbundle"
 
-    def _bundle_config(self):
+    def _bundle_config(self) -> BundleConfig:
         if not hasattr(self, "_config"):
             self._config = load_config(self.root, self.config, self.PLUGIN_NAME)
         return self._config
 
-    def _plan(self):
+    def _plan(self) -> Plan:
         if not hasattr(self, "_cached_plan"):
             self._cached_plan = make_plan(self._bundle_config())
         return self._cached_plan
 
-    def dependencies(self):
+    def dependencies(self) -> list[str]:
         """Ask for torch only when this build will train or evaluate: a no-op build needs none."""
         try:
             plan = self._plan()
@@ -27,7 +32,7 @@ class MLBundleBuildHook(BuildHookInterface):
             return []  # initialize() reports it, with the frontend's full attention
         return list(self._bundle_config().build_requires) if plan.needs_build_requires else []
 
-    def initialize(self, version, build_data):
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         try:
             artifacts = run(self._bundle_config(), self._plan(), self.app, self.metadata.name, self.metadata.version)
         except BundleError as exc:

@@ -3,30 +3,27 @@
 The inputs are kept per file in the lock, so a stale fingerprint can say which
 file, hyper-parameter or torch version changed.
 """
+from __future__ import annotations
+
 import hashlib
 import json
 import os
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+from ..files import sha256_file
+from .config import BundleConfig
 from .errors import BundleError
 
 SKIPPED_PARTS = {"__pycache__", ".git"}
 
 
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_json(value):
+def sha256_json(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def expand(root, pattern, option, hint=""):
+def expand(root: Path, pattern: str, option: str, hint: str = "") -> list[Path]:
     """Files named by a path, directory (recursively) or glob, relative to the project root."""
     path = root / pattern
     if path.is_file():
@@ -41,7 +38,7 @@ def expand(root, pattern, option, hint=""):
     return sorted(found)
 
 
-def digests(root, patterns, option, hint=""):
+def digests(root: Path, patterns: tuple[str, ...], option: str, hint: str = "") -> dict[str, str]:
     """{relative path: sha256} for every file the patterns name."""
     files = {}
     for pattern in patterns:
@@ -50,7 +47,7 @@ def digests(root, patterns, option, hint=""):
     return dict(sorted(files.items()))
 
 
-def installed_version(distribution):
+def installed_version(distribution: str) -> str | None:
     """The installed version, read from metadata: importing torch costs seconds."""
     try:
         return metadata.version(distribution)
@@ -58,7 +55,7 @@ def installed_version(distribution):
         return None
 
 
-def collect_inputs(config):
+def collect_inputs(config: BundleConfig) -> dict[str, Any]:
     """Everything that determines the weights, as plain JSON-able data."""
     return {
         "sources": digests(config.root, config.sources, "sources"),
@@ -68,11 +65,11 @@ def collect_inputs(config):
     }
 
 
-def fingerprint(inputs):
+def fingerprint(inputs: dict[str, Any]) -> str:
     return sha256_json(inputs)
 
 
-def changes(recorded, current, compare_torch):
+def changes(recorded: dict[str, Any], current: dict[str, Any], compare_torch: bool) -> list[str]:
     """Human-readable differences between recorded and current inputs ([] when fresh)."""
     found = []
     for kind in ("sources", "data"):
