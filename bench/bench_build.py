@@ -154,6 +154,14 @@ def contents_rows(wheel):
         return [[info.filename, f"{info.file_size:,}"] for info in archive.infolist()]
 
 
+def plugin_wheel(tmp):
+    """hatch-mlbundle as other projects install it (the local registry is not in it)."""
+    progress("building the hatch-mlbundle wheel")
+    run_child([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
+               tmp / "plugin", ROOT / "hatch_mlbundle"], check=True)
+    return next((tmp / "plugin").glob("*.whl"))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="also write the tables, as markdown, to this file")
@@ -168,11 +176,15 @@ def main(argv=None):
         contents = contents_rows(wheel)
         changes = change_rows(builds, first, tmp)
         wheel_name = wheel.name
+        plugin = plugin_wheel(tmp)
+        plugin_name, plugin_size, plugin_contents = plugin.name, plugin.stat().st_size, contents_rows(plugin)
     tables = [
         markdown_table(("measure", "with the hook", "hooks disabled", "ratio", "target", "verdict"), timing),
         markdown_table(("change (in a copy)", "build wall (s)", "exit", "hook said", "weights sha256",
                         "expected", "verdict"), changes),
         f"Contents of {wheel_name} (no-op build with the hook):\n\n" + markdown_table(("file", "bytes"), contents),
+        f"The plugin distribution, {plugin_name}: {plugin_size:,} bytes, {len(plugin_contents)} files "
+        "(no local registry code):\n\n" + markdown_table(("file", "bytes"), plugin_contents),
     ]
     notes = ["Hooks disabled: `HATCH_BUILD_NO_HOOKS=true` (and `--no-hooks` for hatchling); MLBUNDLE_MODE=auto "
              "throughout.  The `epochs = 2` build's wall includes installing torch into hatch's new build "

@@ -29,6 +29,8 @@ def tiny_dists(tmp_path_factory) -> list[Path]:
     project = tmp_path_factory.mktemp("tiny")
     (project / MODULE).mkdir()
     (project / MODULE / "__init__.py").write_text("ANSWER = 42\n")
+    # Kept on purpose beside test_publish.py's PYPROJECT (`duplicates` pairs their first lines): that one
+    # carries the full metadata the publisher must forward; this is the least a client needs to upload.
     (project / "pyproject.toml").write_text(textwrap.dedent(f"""\
         [build-system]
         requires = ["hatchling"]

@@ -49,6 +49,11 @@ def plugin_wheelhouse(tmp_path_factory):
         names = wheel.namelist()
         entry_points = wheel.read("hatch_mlbundle-0.1.0.dist-info/entry_points.txt").decode()
     assert "hatch_mlbundle/bundle/hook.py" in names and "[hatch]\nmlbundle = hatch_mlbundle.plugin" in entry_points
+    # Exactly the plugin's modules: the local registry (tests and rehearsals only) is not shipped to anyone.
+    plugin = ROOT / "hatch_mlbundle"
+    modules = {f"hatch_mlbundle/{p.relative_to(plugin).as_posix()}" for p in plugin.rglob("*.py") if "__pycache__" not in p.parts}
+    assert {name for name in names if not name.startswith("hatch_mlbundle-")} == modules
+    assert not any("localgitlab" in name or "werkzeug" in name for name in names)
     return out
 
 
