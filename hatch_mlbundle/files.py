@@ -7,9 +7,11 @@ Kept on purpose outside it: the model package's own `sha256_file` and `replace_a
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -34,19 +36,34 @@ def sha256_file(path: str | os.PathLike) -> str:
     return file_digests(path)["sha256"]
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Temp file + fsync + rename: a build killed midway never leaves half a file."""
-    path = Path(path)
+def _replace_via_temp(path: Path, write) -> None:
+    """`write(handle)` into a temp file beside `path`, fsync, rename over it: never half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with open(tmp, "wb") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    _replace_via_temp(Path(path), lambda handle: handle.write(text.encode("utf-8")))
+
+
+def move_atomic(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Move a file into place in one rename; across file systems, copy beside the target first."""
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        with open(source, "rb") as stream:
+            _replace_via_temp(Path(target), lambda handle: shutil.copyfileobj(stream, handle, CHUNK))
+        os.unlink(source)
 
 
 def write_json_atomic(path: str | os.PathLike, data: object) -> None:

@@ -1,4 +1,5 @@
 """The hook's config and its decision (train, evaluate, reuse), on copies of this project."""
+import hashlib
 import json
 import os
 import shutil
@@ -68,6 +69,9 @@ def test_the_repository_config_loads_and_passes_hatchling_options_through():
         ({"gates": ["f1 >= 0.9"]}, "Option `gates` for build hook `mlbundle` must be a table, not list"),
         ({"gates": {"accuracy": ">= 0.9"}}, "Option `gates.accuracy` for build hook `mlbundle` repeats option `min-accuracy`; keep one"),
         ({"gates": {"weights_bytes": "<= 0"}}, "Option `gates.weights_bytes` for build hook `mlbundle` must be positive, not 0"),
+        ({"max-latency-ms": float("nan")}, "Option `max-latency-ms` for build hook `mlbundle` must be a finite number, not nan"),
+        ({"gates": {"f1": ">= inf"}}, "Option `gates.f1` for build hook `mlbundle` must be a finite number, not inf"),
+        ({"records": {"w/model.json": "w/model.pth"}}, "Option `records.w/model.json` for build hook `mlbundle` must map keys"),
     ],
 )
 def test_config_errors_name_the_option(change, message):
@@ -166,6 +170,32 @@ def test_tampered_weights_are_refused_in_every_mode_but_train(project):
         assert str(error.value).startswith("gate sha256 failed: measured ")
         assert "restore it (`git checkout -- model_src/mnist_model/weights/model.pth`)" in str(error.value)
     assert plan_for(project, environ={"MLBUNDLE_MODE": "train"}).action == TRAIN
+
+
+def test_a_record_the_runtime_trusts_must_describe_the_weights(project):
+    """Weights swapped and the lock made to agree: the manifest run-mnist checks still tells the truth."""
+    weights = project / WEIGHTS
+    data = bytearray(weights.read_bytes())
+    committed = hashlib.sha256(data).hexdigest()
+    data[-100] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    lock = json.loads((project / LOCK).read_text())
+    lock["weights_sha256"] = hashlib.sha256(data).hexdigest()
+    (project / LOCK).write_text(json.dumps(lock))
+    for mode in ("verify", "auto"):
+        with pytest.raises(BundleError) as error:
+            plan_for(project, environ={"MLBUNDLE_MODE": mode})
+        assert str(error.value).startswith(f"gate model_src/mnist_model/weights/model.json sha256 failed: measured {committed[:12]}, "
+                                           f"needs = {lock['weights_sha256'][:12]} (model_src/mnist_model/weights/model.pth); ")
+        assert "run-mnist" not in str(error.value) and "restore both" in str(error.value)
+    (project / "model_src/mnist_model/weights/model.json").write_text("{broken")
+    with pytest.raises(BundleError, match=r"^record model_src/mnist_model/weights/model.json cannot be read \(JSONDecodeError\); restore it"):
+        plan_for(project, environ={"MLBUNDLE_MODE": "verify"})
+
+
+def test_the_records_are_checked_and_shown_on_a_good_build(project):
+    plan = plan_for(project, environ={"MLBUNDLE_MODE": "verify"})
+    assert [(c.name, c.passed) for c in plan.checks] == [("sha256", True), ("model_src/mnist_model/weights/model.json sha256", True)]
 
 
 @pytest.mark.parametrize("damage", ["{not json", "[]", '{"version": 1}'])

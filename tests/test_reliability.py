@@ -28,12 +28,11 @@ import contextlib
 import hashlib
 import json
 import os
-import queue
 import re
 import shutil
+import tarfile
 import signal
 import subprocess
-import threading
 import time
 import tomllib
 import zipfile
@@ -410,51 +409,61 @@ WEIGHTS_DIR = "model_src/mnist_model/weights"
 COMMITTED = ("model.pth", "model.json", "mlbundle.lock")
 
 
-def lines_of(stream, into: queue.Queue) -> None:
-    for line in stream:
-        into.put(line)
-    into.put(None)
-
-
-def build_until(child: subprocess.Popen, marker: str, seconds: float) -> list[str]:
-    """The child's output up to the first line holding ``marker`` (read in a thread, so a silent child cannot
-    hang the test past ``seconds``)."""
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lines_of, args=(child.stdout, lines), daemon=True).start()
-    seen: list[str] = []
-    deadline = time.monotonic() + seconds
-    while not seen or marker not in seen[-1]:
-        line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        assert line is not None, "".join(seen)  # the build ended before printing the marker
-        seen.append(line)
-    return seen
+def archive_names(dist: Path) -> list[str]:
+    names = []
+    for path in dist.iterdir():
+        if path.suffix == ".whl":
+            with zipfile.ZipFile(path) as wheel:
+                names += wheel.namelist()
+        else:
+            with tarfile.open(path) as sdist:
+                names += sdist.getnames()
+    return names
 
 
 @pytest.mark.slow
 def test_kill_9_during_training(tmp_path):
+    """Killed once training has staged its weights: the project is left as it was, the next build ships no
+    leftovers (they are in the system temp directory, not beside the weights), and a rerun completes."""
     copy = copy_project(tmp_path / "project")
     pyproject = copy / "pyproject.toml"
+    original = pyproject.read_text()
     text, edits = re.subn(r"^(\[tool\.hatch\.build\.targets\.wheel\.hooks\.custom\.hyperparameters\]\n)",
-                          r"\1epochs = 3\n", pyproject.read_text(), flags=re.M)
+                          r"\1epochs = 3\n", original, flags=re.M)
     text, more = re.subn(r"^min-accuracy = .*$", "min-accuracy = 0.5", text, flags=re.M)
     assert (edits, more) == (1, 1)
     pyproject.write_text(text)
     weights = copy / WEIGHTS_DIR
     before = {name: (weights / name).read_bytes() for name in COMMITTED}
     build = [PYTHON, "-m", "build", "--wheel", "--no-isolation", str(copy)]
-    env = {**os.environ, "MLBUNDLE_MODE": "train", "PYTHONUNBUFFERED": "1"}
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    env = {**os.environ, "MLBUNDLE_MODE": "train", "TMPDIR": str(staging)}
 
-    child = subprocess.Popen(build, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    child = subprocess.Popen(build, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
-    try:
-        build_until(child, "epoch 1/3", 300)
+    try:  # kill once the trained weights are staged (during evaluation), the moment the old code left them
+        deadline = time.monotonic() + 300
+        while not list(staging.glob("mlbundle-train-*/model.pth")) and child.poll() is None:
+            assert time.monotonic() < deadline, "training staged nothing in 300 s"
+            time.sleep(0.005)
+        assert list(staging.glob("mlbundle-train-*/model.pth")), "the build ended before staging weights"
     finally:
         os.killpg(child.pid, signal.SIGKILL)  # the frontend and the backend process it started
         child.wait()
-    assert list(weights.glob(".mlbundle-train-*")), "killed before the training staged anything"
     assert {name: (weights / name).read_bytes() for name in COMMITTED} == before
+    pyproject.write_text(original)
+    status = run(["git", "-C", copy, "status", "--porcelain", "--untracked-files=all", "--ignored"], check=True)
+    assert [line for line in status.stdout.splitlines() if "__pycache__" not in line] == []
 
-    result = run(build, env={"MLBUNDLE_MODE": "train"}, timeout=600)
+    sdist_and_wheel = run([PYTHON, "-m", "build", "--no-isolation", str(copy)], env={"MLBUNDLE_MODE": "verify"},
+                          timeout=600)
+    assert sdist_and_wheel.returncode == 0, sdist_and_wheel.stdout + sdist_and_wheel.stderr
+    assert [name for name in archive_names(copy / "dist") if "mlbundle-train" in name or name.endswith(".tmp")] == []
+    shutil.rmtree(copy / "dist")
+
+    pyproject.write_text(text)
+    result = run(build, env={"MLBUNDLE_MODE": "train", "TMPDIR": str(staging)}, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "epoch 3/3" in result.stdout + result.stderr
     after = {name: (weights / name).read_bytes() for name in COMMITTED}
@@ -463,4 +472,5 @@ def test_kill_9_during_training(tmp_path):
     assert json.loads(after["mlbundle.lock"])["weights_sha256"] == json.loads(after["model.json"])["sha256"] == sha
     with zipfile.ZipFile(next((copy / "dist").glob("*.whl"))) as wheel:
         assert wheel.read("mnist_model/weights/model.pth") == after["model.pth"]  # the wheel ships the new weights
-    assert list(copy.rglob(".mlbundle-train-*")) == []
+    # and the killed build's staging, whose process is gone, was cleaned up by this one
+    assert list(copy.rglob("*mlbundle-train-*")) == [] and list(staging.glob("mlbundle-train-*")) == []

@@ -5,6 +5,7 @@ Messages name the option the way hatchling's own do: "Option `x` for build hook 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from pathlib import Path
@@ -39,6 +40,7 @@ class BundleConfig:
     mode: str = "auto"
     mode_source: str = "default"
     gates: tuple[Gate, ...] = ()
+    records: dict[Path, dict[str, Path]] = dataclasses.field(default_factory=dict)  # JSON file -> key -> file
     generated: dict[Path, str] = dataclasses.field(default_factory=dict)
     build_requires: tuple[str, ...] = ("torch",)
 
@@ -111,10 +113,24 @@ def _gates(read: _Reader) -> tuple[Gate, ...]:
             read.fail(option, f"must be a rule like \">= 0.98\" (one of {', '.join(COMPARISONS)}, then a number), "
                               f"not {rule!r}")
     for gate in gates:
+        if not math.isfinite(gate.threshold):
+            read.fail(gate.option, f"must be a finite number, not {gate.threshold:g}")
         problem = row_for(gate.metric).valid(gate.threshold)
         if problem:
             read.fail(gate.option, f"{problem}, not {gate.threshold:g}")
     return tuple(gates)
+
+
+def _records(read: _Reader, root: Path) -> dict[Path, dict[str, Path]]:
+    """`records = {"w/model.json" = {sha256 = "w/model.pth"}}`: JSON files the runtime trusts, and which
+    file's sha256 each key must hold. The build checks them as the runtime will, so no wheel ships a
+    record that refuses its own weights."""
+    table = read.get("records", dict, {})
+    for record, keys in table.items():
+        if not (isinstance(keys, dict) and keys and all(isinstance(v, str) and v for v in keys.values())):
+            read.fail(f"records.{record}", "must map keys of that JSON file to the files whose sha256 they hold, "
+                                           "e.g. { sha256 = \"weights/model.pth\" }")
+    return {root / record: {key: root / target for key, target in keys.items()} for record, keys in table.items()}
 
 
 def load_config(root: str | os.PathLike, table: Mapping[str, Any], hook_name: str,
@@ -151,6 +167,7 @@ def load_config(root: str | os.PathLike, table: Mapping[str, Any], hook_name: st
         mode=mode,
         mode_source=mode_source,
         gates=_gates(read),
+        records=_records(read, root),
         generated={root / k: v for k, v in generated.items()},
         build_requires=read.strings("build-requires", ["torch"]),
     )

@@ -126,6 +126,15 @@ def sha256_gate(actual: str, expected: str, weights_name: str) -> GateResult:
         "or retrain with MLBUNDLE_MODE=train")
 
 
+def record_gate(record: str, key: str, claimed: object, actual: str, file_name: str) -> GateResult:
+    """A record the runtime trusts (a manifest's sha256) must name the bytes that ship."""
+    shown = claimed[:12] if isinstance(claimed, str) else repr(claimed)
+    return GateResult(
+        f"{record} {key}", shown, f"= {actual[:12]} ({file_name})", claimed == actual,
+        f"{record} does not describe {file_name}, so the installed package would refuse it: restore both "
+        f"(`git checkout -- {record} {file_name}`) or retrain with MLBUNDLE_MODE=train")
+
+
 def table(results: list[GateResult]) -> str:
     return markdown_table(("gate", "measured", "threshold", "result"),
                           ((r.name, r.measured, r.threshold, "pass" if r.passed else "FAIL") for r in results))

@@ -6,6 +6,7 @@ bytes the lock names, so a refused build never costs a training run.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from . import fingerprint as fp
 from ..files import sha256_file
 from .config import BundleConfig
 from .errors import BundleError
-from .gates import GateResult, enforce, sha256_gate
+from .gates import GateResult, enforce, record_gate, sha256_gate
 from .lock import read_lock
 
 TRAIN, EVALUATE, REUSE = "train", "evaluate", "reuse"
@@ -27,7 +28,7 @@ class Plan:
     inputs: dict[str, Any]
     lock: dict[str, Any] | None = None
     verification_key: str | None = None  # what a fresh verification would be recorded under
-    sha256_check: GateResult | None = None  # the weights-vs-lock gate, already enforced while deciding
+    checks: tuple[GateResult, ...] = ()  # weights vs lock, records vs files: enforced while deciding
 
     @property
     def needs_build_requires(self) -> bool:
@@ -50,6 +51,26 @@ def verification_key(config: BundleConfig, weights_sha256: str, inputs: dict[str
             "torch": inputs["torch"] or recorded_torch,
         }
     )
+
+
+def record_checks(config: BundleConfig, staged: Path | None = None) -> list[GateResult]:
+    """Each `records` key against the sha256 of the file it names (in `staged` when training put them there)."""
+    def where(path: Path) -> Path:
+        return staged / path.name if staged and path.parent == config.weights.parent else path
+
+    results = []
+    for record, keys in config.records.items():
+        name = relative(config, record)
+        try:
+            claims = json.loads(where(record).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"record {name} cannot be read ({type(exc).__name__}); restore it "
+                              f"(`git checkout -- {name}`) or retrain with MLBUNDLE_MODE=train") from None
+        for key, target in keys.items():
+            claimed = claims.get(key) if isinstance(claims, dict) else None
+            actual = sha256_file(where(target)) if where(target).is_file() else "(missing)"
+            results.append(record_gate(name, key, claimed, actual, relative(config, target)))
+    return results
 
 
 def _summarise(found: list[str], limit: int = 3) -> str:
@@ -81,11 +102,11 @@ def make_plan(config: BundleConfig) -> Plan:
     if config.mode == "auto" and changed:
         return Plan(TRAIN, f"fingerprint changed: {_summarise(changed)}", inputs, lock)
     actual = sha256_file(config.weights)
-    checked = sha256_gate(actual, lock["weights_sha256"], relative(config, config.weights))
-    enforce([checked])
+    checks = (sha256_gate(actual, lock["weights_sha256"], relative(config, config.weights)), *record_checks(config))
+    enforce(list(checks))
     key = verification_key(config, actual, inputs, lock["inputs"]["torch"])
     if lock["verification"].get("key") == key:
         why = "fingerprint unchanged and these weights were verified with this code and data"
-        return Plan(REUSE, why, inputs, lock, sha256_check=checked)
+        return Plan(REUSE, why, inputs, lock, checks=checks)
     why = f"torch {inputs['torch']} differs from the lock's {lock['inputs']['torch']}" if changed else "fingerprint unchanged"
-    return Plan(EVALUATE, f"{why}; verifying", inputs, lock, key, checked)
+    return Plan(EVALUATE, f"{why}; verifying", inputs, lock, key, checks)

@@ -12,37 +12,60 @@ from pathlib import Path
 from typing import Any
 
 from . import fingerprint as fp
-from ..files import sha256_file, write_json_atomic, write_text_atomic
+from ..files import move_atomic, sha256_file, write_json_atomic, write_text_atomic
 from .card import model_card
 from .config import BundleConfig
 from .errors import BundleError
 from .gates import GateResult, check_all, enforce, table
 from .lock import make_lock
-from .plan import EVALUATE, TRAIN, Plan, relative, verification_key
+from .plan import EVALUATE, TRAIN, Plan, record_checks, relative, verification_key
 from .project import call_project, evaluate, require_build_requires
 
-TEMP_PREFIX = ".mlbundle-train-"
+STAGING_PREFIX = "mlbundle-train-"
+LEGACY_STAGING = ".mlbundle-train-*"  # where hatch-mlbundle 0.1 staged, beside the weights
 
 
 def gate(config: BundleConfig, metrics: dict[str, Any], weights: Path, display: Any,
-         checked: GateResult | None = None) -> None:
-    """The configured gates (after the sha256 check, when there was one) as a table, then enforced."""
-    results = ([checked] if checked else []) + check_all(config.gates, metrics, weights, config.evaluate)
+         checks: tuple[GateResult, ...] | list[GateResult] = ()) -> None:
+    """The identity checks (sha256, records), then the configured gates, as one table; then enforced."""
+    results = [*checks, *check_all(config.gates, metrics, weights, config.evaluate)]
     display.display_info(table(results))
     enforce(results)
 
 
-def clean_stale_temp_dirs(config: BundleConfig) -> None:
-    """A build killed during training leaves its temp directory; nothing in it was ever used."""
-    for stale in config.weights.parent.glob(TEMP_PREFIX + "*"):
+def clean_legacy_staging(config: BundleConfig) -> None:
+    """Staging beside the weights, left by a killed build of an older version, would ship in the wheel."""
+    for stale in config.weights.parent.glob(LEGACY_STAGING):
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def clean_orphaned_staging() -> None:
+    """Staging directories of killed builds (their process is gone) in the system temp directory."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{STAGING_PREFIX}*-*"):
+        pid = stale.name[len(STAGING_PREFIX):].partition("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def train(config: BundleConfig, plan: Plan, display: Any) -> dict[str, Any]:
-    """Train into a temp directory, evaluate and gate, then move the files in and write the lock last."""
+    """Train into a temp directory, evaluate and gate, then move the files in and write the lock last.
+
+    The temp directory is the system's, outside the project: a build killed mid-training leaves nothing
+    that a later wheel or sdist could pick up.
+    """
     config.weights.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_temp_dirs(config)
-    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=config.weights.parent) as tmp:
+    clean_orphaned_staging()
+    with tempfile.TemporaryDirectory(prefix=f"{STAGING_PREFIX}{os.getpid()}-") as tmp:
         staged = Path(tmp) / config.weights.name
         summary = call_project(
             config, config.train, "train", data_dir=str(config.data_dir), weights_path=str(staged),
@@ -51,9 +74,9 @@ def train(config: BundleConfig, plan: Plan, display: Any) -> dict[str, Any]:
         if not staged.is_file():
             raise BundleError(f"{config.train} returned without writing weights to the path it was given")
         metrics = evaluate(config, staged)
-        gate(config, metrics, staged, display)
+        gate(config, metrics, staged, display, record_checks(config, staged=Path(tmp)))
         for produced in sorted(Path(tmp).iterdir()):  # the weights and whatever the project writes beside them
-            os.replace(produced, config.weights.parent / produced.name)
+            move_atomic(produced, config.weights.parent / produced.name)
     sha = sha256_file(config.weights)
     inputs = dict(plan.inputs, torch=fp.installed_version("torch"))
     key = verification_key(config, sha, inputs, None)
@@ -71,7 +94,7 @@ def verify(config: BundleConfig, plan: Plan, display: Any) -> dict[str, Any]:
     assert plan.lock is not None
     fresh = plan.action == EVALUATE
     metrics = evaluate(config, config.weights) if fresh else plan.lock["verification"]["metrics"]
-    gate(config, metrics, config.weights, display, plan.sha256_check)
+    gate(config, metrics, config.weights, display, plan.checks)
     if fresh and config.mode == "auto":
         lock = dict(plan.lock, verification={"key": plan.verification_key, "metrics": metrics})
         write_json_atomic(config.lock, lock)
@@ -95,6 +118,7 @@ def write_generated(config: BundleConfig) -> list[Path]:
 def run(config: BundleConfig, plan: Plan, display: Any, name: str, version: str) -> list[str]:
     """Carry out the plan; returns the generated files' paths relative to the root (the build artifacts)."""
     display.display_info(f"mlbundle: {plan.action}: {plan.reason}")
+    clean_legacy_staging(config)
     if plan.needs_build_requires:
         require_build_requires(config, plan.action, plan.reason)
     lock = train(config, plan, display) if plan.action == TRAIN else verify(config, plan, display)
