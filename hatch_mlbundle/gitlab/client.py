@@ -6,7 +6,6 @@ Every upload streams from disk, so memory stays flat whatever the file size.
 
 from __future__ import annotations
 
-import hashlib
 import html.parser
 import json
 import re
@@ -19,11 +18,10 @@ import requests
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 from tqdm.utils import CallbackIOWrapper
 
+from ..files import CHUNK, digest_chunks
 from .auth import Credentials
 from .errors import ConfigError, RegistryError, explain, server_message
 from .session import RegistrySession, RetryPolicy
-
-CHUNK = 1 << 20
 
 
 def api_url_from(url: str) -> str:
@@ -49,16 +47,6 @@ def project_id_from(project: str) -> str:
 def normalize_name(name: str) -> str:
     """PEP 503 form, the only one GitLab's simple index finds reliably."""
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def file_digests(path: Path, algorithms: tuple[str, ...] = ("sha256",)) -> dict[str, str]:
-    """Hex digests of a file in one streamed pass (md5 only for the PyPI form, which has the field)."""
-    hashes = {name: hashlib.new(name, usedforsecurity=False) for name in algorithms}
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(CHUNK), b""):
-            for digest in hashes.values():
-                digest.update(chunk)
-    return {name: digest.hexdigest() for name, digest in hashes.items()}
 
 
 class _SimpleIndexLinks(html.parser.HTMLParser):
@@ -139,7 +127,7 @@ class GitLabClient:
             with closing(response):  # closing early: no need to download a multi-GiB body we have a hash for
                 if response.status_code == 200:
                     found["sha256"] = (response.headers.get("X-Checksum-SHA256", "").lower()
-                                       or self._hash_body(response))
+                                       or digest_chunks(response.iter_content(CHUNK))["sha256"])
                 else:
                     response.content  # noqa: B018 - keep the small error body for the message
             return response
@@ -150,13 +138,6 @@ class GitLabClient:
         if response.status_code != 200:
             raise self._fail(response, target, writing=False)
         return found["sha256"]
-
-    @staticmethod
-    def _hash_body(response: requests.Response) -> str:
-        digest = hashlib.sha256()
-        for chunk in response.iter_content(CHUNK):
-            digest.update(chunk)
-        return digest.hexdigest()
 
     def generic_upload(self, path: Path, package: str, version: str, file_name: str, sha256: str) -> str:
         """PUT the file (streamed); return the sha256 the registry computed, for the caller to compare."""

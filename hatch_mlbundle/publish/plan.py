@@ -12,7 +12,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..gitlab import ConfigError, GitLabClient, file_digests, form_fields
+from ..files import file_digests
+from ..gitlab import ConfigError, GitLabClient, form_fields
 from .artifacts import Artifact
 from .config import Settings
 
