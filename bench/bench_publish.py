@@ -67,6 +67,7 @@ def child_upload(kind: str, api_url: str, path: str, version: str) -> None:
             wheel.symlink_to(blob)
             try:
                 client.pypi_upload(wheel, fields, "bench-blob", sha256)
+                client.pypi_files("bench-blob")  # the publisher's verification: the index, read after the upload
             finally:
                 wheel.unlink()
 

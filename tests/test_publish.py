@@ -128,14 +128,14 @@ def test_stale_artifacts_of_another_version_are_refused(built_project, tmp_path)
 
 
 def test_settings_precedence_flag_then_our_variable_then_pyproject_then_gitlab_ci(tmp_path):
-    from hatch_mlbundle.publish.cli import build_parser
-    from hatch_mlbundle.publish.config import load_settings
+    from hatch_mlbundle.publish.options import parse_argv
+    from hatch_mlbundle.publish.settings import load_settings
 
     (tmp_path / "pyproject.toml").write_text('[tool.mlbundle.publish]\nproject = "from/pyproject"\nretries = 7\n')
     ci = {"CI_API_V4_URL": "https://ci.example.com/api/v4", "CI_PROJECT_ID": "1", "CI_PROJECT_PATH": "ci/path"}
 
     def settings(*argv, **env):
-        return load_settings(build_parser("t").parse_args(["--root", str(tmp_path), *argv]), {**ci, **env})
+        return load_settings(parse_argv(["--root", str(tmp_path), *argv], "t"), {**ci, **env})
 
     assert (settings().project, settings().url, settings().policy.retries) == (
         "from/pyproject", "https://ci.example.com/api/v4", 7)
@@ -323,8 +323,8 @@ def test_a_file_altered_during_the_upload_fails_verification(local_gitlab, proje
 
     real_check = run_module.check_remote
 
-    def check_then_alter(client, items, **kwargs):
-        real_check(client, items, **kwargs)
+    def check_then_alter(items):
+        real_check(items)
         victim = next(item for item in items if item.name == "model.pth")
         victim.path.write_bytes(victim.path.read_bytes() + b"tampered")
 

@@ -139,8 +139,11 @@ class GitLabClient:
             raise self._fail(response, target, writing=False)
         return found["sha256"]
 
-    def generic_upload(self, path: Path, package: str, version: str, file_name: str, sha256: str) -> str:
-        """PUT the file (streamed); return the sha256 the registry computed, for the caller to compare."""
+    def generic_upload(self, path: Path, package: str, version: str, file_name: str, sha256: str) -> str | None:
+        """PUT the file (streamed); return the sha256 the registry's answer names, for the caller to compare.
+
+        ``None`` when it names none (an older GitLab answers a bare 201): then ask :meth:`generic_sha256`.
+        """
         url = self.generic_url(package, version, file_name)
         target = f"{file_name} {version} (generic)"
         size = path.stat().st_size
@@ -164,8 +167,7 @@ class GitLabClient:
             reported = json.loads(response.content).get("file_sha256")
         except (ValueError, AttributeError):
             reported = None
-        # without select=package_file support (older GitLab: a bare 201) ask for the file's checksum instead
-        return (reported or self.generic_sha256(package, version, file_name) or "").lower()
+        return reported.lower() if reported else None
 
     # -- PyPI registry ---------------------------------------------------------------------------------------
 
@@ -189,8 +191,8 @@ class GitLabClient:
         links.feed(response.text)
         return links.files
 
-    def pypi_upload(self, path: Path, fields: list[tuple[str, str]], name: str, sha256: str) -> str:
-        """POST one distribution file as twine does; return the sha256 the index then lists for it."""
+    def pypi_upload(self, path: Path, fields: list[tuple[str, str]], name: str, sha256: str) -> None:
+        """POST one distribution file as twine does; the answer names no sha256: read :meth:`pypi_files`."""
         file_name = path.name
         target = f"{file_name} (PyPI)"
         url = f"{self.project_url}/packages/pypi"
@@ -207,7 +209,6 @@ class GitLabClient:
                                          landed=lambda: self.pypi_files(name, retry=False).get(file_name) == sha256)
         if response is not None and response.status_code not in (200, 201):
             raise self._fail(response, target, writing=True)
-        return self.pypi_files(name).get(file_name, "")
 
 
 def form_fields(metadata: Mapping[str, object]) -> list[tuple[str, str]]:

@@ -1,4 +1,7 @@
-"""The publish step: plan, compare with the registries, upload what is missing, verify, summarise."""
+"""The publish step: plan, compare with the targets, upload what is missing, verify, summarise.
+
+The same loop for every target: it knows items, actions and results, and asks each item's target the rest.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +9,24 @@ import logging
 import tempfile
 from pathlib import Path
 
-from ..gitlab import Credentials, GitLabClient, RegistryError
+from ..gitlab import RegistryError
 from .artifacts import find_artifacts
-from .config import Settings
-from .plan import Item, build_plan, check_remote
+from .context import RunContext
+from .plan import build_plan, check_remote
 from .report import human_size, plan_table, summary_table
+from .targets import Item, open_targets
 
 log = logging.getLogger("hatch_mlbundle.publish")
 DONE = ("published", "identical")
 
 
-def publish(settings: Settings, credentials: Credentials, *, progress: bool) -> int:
+def publish(context: RunContext) -> int:
     """Exit status: 0 when every file is published or already identical, 1 otherwise."""
+    settings = context.settings
     artifacts = find_artifacts(settings.dist)
-    with tempfile.TemporaryDirectory(prefix="mlbundle-publish-") as workdir, \
-            GitLabClient(settings.url, settings.project, credentials, policy=settings.policy,
-                         progress=progress) as client:
-        items = build_plan(settings, artifacts, client, Path(workdir))
-        check_remote(client, items, allow_generic_overwrite=settings.allow_generic_overwrite)
+    with tempfile.TemporaryDirectory(prefix="mlbundle-publish-") as workdir, context:
+        items = build_plan(open_targets(settings.registries, context), artifacts, Path(workdir))
+        check_remote(items)
         conflicts = [item for item in items if item.action == "conflict"]
         for item in conflicts:
             log.error("%s", item.conflict_line)
@@ -35,15 +38,16 @@ def publish(settings: Settings, credentials: Credentials, *, progress: bool) -> 
                 conflict = item.action == "conflict"
                 item.result, item.detail = ("conflict", item.conflict_line) if conflict else ("not sent", "")
         else:
-            upload_all(client, items)
+            upload_all(items)
     print(summary_table(items))
     return 0 if all(item.result in DONE for item in items) else 1
 
 
-def upload_all(client: GitLabClient, items: list[Item]) -> None:
+def upload_all(items: list[Item]) -> None:
     """In order, one at a time (GitLab can answer 500 to concurrent uploads into a new package).
 
-    The first failure stops the run: SHA256SUMS, uploaded last, must only appear once the rest is there.
+    The first failure stops the run: a target's last item (a checksum list, say) may mean "the set is
+    complete", so it must only appear once the rest is there.
     """
     for position, item in enumerate(items):
         if item.action == "skip":
@@ -52,7 +56,7 @@ def upload_all(client: GitLabClient, items: list[Item]) -> None:
             continue
         log.info("%s: uploading %s to %s", item.name, human_size(item.size), item.url)
         try:
-            reported = _upload(client, item)
+            reported = item.target.verify(item, item.target.upload(item))
         except RegistryError as exc:
             item.result, item.detail = "failed", str(exc)
         else:
@@ -68,9 +72,3 @@ def upload_all(client: GitLabClient, items: list[Item]) -> None:
         for rest in items[position + 1:]:
             rest.result = "not sent"
         return
-
-
-def _upload(client: GitLabClient, item: Item) -> str:
-    if item.registry == "pypi":
-        return client.pypi_upload(item.path, item.fields, item.package, item.sha256)
-    return client.generic_upload(item.path, item.package, item.version, item.name, item.sha256)
