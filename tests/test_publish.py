@@ -556,3 +556,138 @@ def test_progress_bars_go_to_a_terminal_only_and_not_with_quiet(local_gitlab, lo
     assert re.search(r"model\.pth: +\d+%\|", drawn), drawn  # small files finish before the first redraw
     quiet = stderr_on_a_terminal("--quiet", "--allow-generic-overwrite")
     assert "%|" not in quiet
+
+
+# -- targets: found by name, one of the project's own among them --------------------------------------------------
+
+FOLDER_TARGET = '''\
+"""A project's own target, outside hatch_mlbundle: copies the wheel and sdist to <root>/published/<name>/<version>/."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from hatch_mlbundle.files import sha256_file
+from hatch_mlbundle.publish.targets import Item, Target
+
+
+class FolderTarget(Target):
+    def items(self, artifacts, workdir):
+        folder = self.context.settings.root / "published"
+        return [Item(self, a.path.name, a.path, a.name, a.version, str(folder / a.name / a.version / a.path.name),
+                     a.path.stat().st_size, sha256_file(a.path)) for a in artifacts]
+
+    def remote_sha256(self, item):
+        copy = Path(item.url)
+        return sha256_file(copy) if copy.is_file() else None
+
+    def upload(self, item):
+        Path(item.url).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(item.path, item.url)
+        return None  # verified by reading the copy back (Target.verify)
+'''
+
+
+def without_gitlab(env: dict) -> dict:
+    """No GitLab URL, project or token of any kind: what a target that needs none must run with."""
+    return {key: value for key, value in env.items() if not key.startswith(("CI_", "GITLAB_", "MLBUNDLE_"))}
+
+
+def test_a_target_of_the_projects_own_publishes_through_the_command_without_gitlab(project, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "folder_target.py").write_text(FOLDER_TARGET)
+    pyproject = project / "pyproject.toml"
+    plain = pyproject.read_text()
+    pyproject.write_text(plain.replace("[tool.mlbundle.publish]\n",
+                                       '[tool.mlbundle.publish]\nregistries = ["folder_target:FolderTarget"]\n'))
+    env = {**without_gitlab(dict(os.environ)), "PYTHONPATH": os.pathsep.join([str(plugins), str(ROOT)])}
+
+    def publish(*flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run([PYTHON, "-m", "hatch_mlbundle", "publish", *flags, "dist"], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    first = publish()
+    assert first.returncode == 0, first.stderr
+    for name in (WHEEL, SDIST):
+        copy = project / "published" / "tiny-model" / VERSION / name
+        assert copy.read_bytes() == (project / "dist" / name).read_bytes()
+        assert re.search(rf"\| folder_target:FolderTarget \| {re.escape(name)} +\| [\d.]+ KiB \| published +\| "
+                         r"sha256 verified +\|", first.stdout), first.stdout
+    assert "GitLab" not in first.stderr
+    pyproject.write_text(plain)  # the same target named by the flag instead
+    again = publish("--registry", "folder_target:FolderTarget")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("| identical") == 2 and "| published" not in again.stdout
+    assert f"{WHEEL}: identical file already in the folder_target:FolderTarget registry, skipped" in again.stderr
+
+
+class _HatchApp:
+    """The part of hatch's Application a publisher uses: ``abort`` ends the command with a status."""
+
+    def abort(self, text: str = "", code: int = 1) -> None:
+        raise SystemExit(code)
+
+
+def test_the_hatch_publisher_and_the_command_line_load_equal_settings(project, monkeypatch, capfd):
+    """One `load_settings` for both: flags parsed by argparse and hatch's `-o key=value` strings agree."""
+    from hatch_mlbundle.gitlab import RetryPolicy
+    from hatch_mlbundle.publish import cli
+    from hatch_mlbundle.publish.hatch_plugin import GitLabPublisher
+
+    loaded = []
+    real = cli.load_settings
+
+    def recording(options, env):
+        loaded.append(real(options, env))
+        return loaded[-1]
+
+    monkeypatch.setattr(cli, "load_settings", recording)
+    monkeypatch.setattr(cli, "publish", lambda context: 0)  # settings only: nothing is sent
+    monkeypatch.chdir(project)
+    for name, value in {"CI_API_V4_URL": "https://gitlab.example.com/api/v4", "CI_PROJECT_ID": "1",
+                        "MLBUNDLE_PUBLISH_BACKOFF": "0.5"}.items():
+        monkeypatch.setenv(name, value)
+    flags = ["--project", "group/tiny", "--registry", "generic", "--generic-package", "tiny", "--retries", "2",
+             "--timeout", "7.5", "--allow-generic-overwrite", "--dry-run", "--quiet", "--deploy-user", "bot",
+             "--deploy-token", CANARY]
+    assert main(["--root", str(project), *flags, "dist"]) == 0
+    options = {"no_prompt": False, "initialize_auth": False, "project": "group/tiny", "registry": "generic",
+               "generic_package": "tiny", "retries": "2", "timeout": "7.5", "allow-generic-overwrite": "true",
+               "dry-run": "yes", "quiet": "1", "deploy-user": "bot", "deploy-token": CANARY}
+    GitLabPublisher(_HatchApp(), str(project), project / "cache", {}, {}).publish(["dist"], options)
+    assert len(loaded) == 2 and loaded[0] == loaded[1]
+    settings = loaded[0]
+    assert settings.policy == RetryPolicy(retries=2, timeout=7.5, backoff=0.5)
+    assert (settings.registries, settings.dist, settings.deploy_token) == (("generic",), project / "dist", CANARY)
+    assert settings.allow_generic_overwrite and settings.dry_run and settings.quiet and not settings.verbose
+    assert CANARY not in repr(settings)
+    with pytest.raises(SystemExit) as aborted:
+        GitLabPublisher(_HatchApp(), str(project), project / "cache", {}, {}).publish(["dist"], {"retries": "many"})
+    assert aborted.value.code == 2
+    assert capfd.readouterr().err == "hatch publish -p gitlab: error: retries='many' is not a number\n"
+
+
+@pytest.mark.parametrize("flags, registries, expected", [
+    (["--registry", "pipy"], None, "unknown registry 'pipy'; choose from pypi, generic, or give a target as "
+                                   "package.module:Class"),
+    ([], '["generic", "nope"]', "unknown registry 'nope'; choose from pypi, generic"),
+    (["--registry", "no_such_module:Target"], None, "registry 'no_such_module:Target': cannot import no_such_module"),
+    (["--registry", "hatch_mlbundle.files:sha256_file"], None, "hatch_mlbundle.files has no Target subclass "
+                                                                "sha256_file"),
+])
+def test_an_unknown_target_is_one_line_and_exit_2(project, capfd, flags, registries, expected):
+    if registries:
+        pyproject = project / "pyproject.toml"
+        pyproject.write_text(pyproject.read_text().replace("[tool.mlbundle.publish]\n",
+                                                           f"[tool.mlbundle.publish]\nregistries = {registries}\n"))
+    code, out, err = run_publish(capfd, project, without_gitlab(dict(os.environ)), *flags)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("mlbundle-publish: error: ") and expected in err, err
+
+
+def test_built_in_targets_are_the_modules_of_the_targets_package_in_publishing_order():
+    from hatch_mlbundle.publish.targets import builtin_names, select
+
+    assert builtin_names() == ("pypi", "generic")
+    assert select(["generic", "pypi", "generic"]) == ("pypi", "generic")  # PyPI first, whatever the order given
