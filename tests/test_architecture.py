@@ -1,0 +1,138 @@
+"""The architecture a newcomer reads from the folders, held by the import graph (computed with `ast`).
+
+Every import counts, lazy ones inside functions too: a circle hidden in a function is still a circle.
+"""
+import ast
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT
+
+PACKAGES = {"hatch_mlbundle": ROOT / "hatch_mlbundle", "mnist_model": ROOT / "model_src" / "mnist_model",
+            "localgitlab": ROOT / "localgitlab"}
+
+
+def module_name(package, directory, path):
+    parts = [package, *path.relative_to(directory).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules():
+    found = {}
+    for package, directory in PACKAGES.items():
+        for path in sorted(directory.rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                found[module_name(package, directory, path)] = path
+    return found
+
+
+def imports_of(name, path, known):
+    """Modules (ours or third-party top-level names) that `name` imports anywhere in its file."""
+    is_package = path.name == "__init__.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module
+            for alias in node.names:  # `from . import fingerprint` imports the submodule
+                found.add(f"{source}.{alias.name}" if f"{source}.{alias.name}" in known else source)
+    return found
+
+
+@pytest.fixture(scope="module")
+def graph():
+    known = modules()
+    return {name: imports_of(name, path, known) for name, path in known.items()}
+
+
+def ours(graph, name):
+    return {target for target in graph[name] if target in graph}
+
+
+def cycles(graph):
+    """Strongly connected components of more than one module (Tarjan), or a module importing itself."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in ours(graph, node):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1 or node in ours(graph, node):
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def importers(graph, prefix, *, of):
+    """Modules under `prefix` that import anything under one of `of`."""
+    return sorted(name for name in graph if name == prefix or name.startswith(prefix + ".")
+                  for target in graph[name] if any(target == o or target.startswith(o + ".") for o in of))
+
+
+def test_the_graph_is_read_and_has_no_circle(graph):
+    assert {"hatch_mlbundle.bundle.hook", "hatch_mlbundle.gitlab.client", "mnist_model.train",
+            "localgitlab.server"} <= set(graph)
+    assert "hatch_mlbundle.bundle.plan" in graph["hatch_mlbundle.bundle.hook"]
+    assert cycles(graph) == []
+
+
+def test_cycles_are_found():
+    """The checker itself: the circle this codebase used to have (train <-> evaluate) is reported."""
+    assert cycles({"m.train": {"m.evaluate"}, "m.evaluate": {"m.train", "torch"}, "m.api": {"m.train"}}) == [
+        ["m.evaluate", "m.train"]]
+
+
+def test_the_plugin_knows_nothing_of_the_model_or_the_local_registry(graph):
+    assert importers(graph, "hatch_mlbundle", of=["localgitlab", "mnist_model", "torch", "torchvision"]) == []
+    assert importers(graph, "mnist_model", of=["hatch_mlbundle", "hatchling", "localgitlab"]) == []
+    assert importers(graph, "localgitlab", of=["hatch_mlbundle", "mnist_model"]) == []
+
+
+def test_the_build_side_and_the_publish_side_meet_only_in_shared_helpers(graph):
+    assert importers(graph, "hatch_mlbundle.bundle", of=["hatch_mlbundle.publish", "hatch_mlbundle.gitlab"]) == []
+    assert importers(graph, "hatch_mlbundle.publish", of=["hatch_mlbundle.bundle"]) == []
+    assert importers(graph, "hatch_mlbundle.gitlab", of=["hatch_mlbundle.bundle", "hatch_mlbundle.publish"]) == []
+
+
+def test_the_hook_orchestrates_and_nothing_imports_it(graph):
+    hook = "hatch_mlbundle.bundle.hook"
+    assert [name for name in graph if hook in graph[name]] == ["hatch_mlbundle.plugin"]  # registers it, lazily
+    # hatchling is the hook's and the plugin registration's business alone
+    assert importers(graph, "hatch_mlbundle.bundle", of=["hatchling"]) == [hook]
+
+
+def test_the_publish_run_knows_no_target_by_name(graph):
+    """publish -> targets -> GitLab client: the plan, the run and the report go through the Target interface."""
+    core = ["hatch_mlbundle.publish.plan", "hatch_mlbundle.publish.run", "hatch_mlbundle.publish.report"]
+    named = ["hatch_mlbundle.publish.targets.pypi", "hatch_mlbundle.publish.targets.generic",
+             "hatch_mlbundle.gitlab.client", "hatch_mlbundle.gitlab.session"]
+    assert [module for module in core if graph[module] & set(named)] == []
+    for module in core:
+        source = (ROOT / (module.replace(".", "/") + ".py")).read_text()
+        assert '"pypi"' not in source and '"generic"' not in source, module
+    # a built-in target is one module that uses the client; the client knows nothing of what it publishes
+    assert {"hatch_mlbundle.gitlab"} & graph["hatch_mlbundle.publish.targets.pypi"]
