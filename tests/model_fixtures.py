@@ -149,8 +149,7 @@ def clear_digits(heldout, committed_model):
 
     The image corpora transform these; a clear digit must stay recognisable in any mode or size.
     """
-    from mnist_model.inference import classify
-    from mnist_model.preprocess import prepare
+    from mnist_model.inference import classify, prepare
 
     images, labels = heldout
     chosen = {}

@@ -8,7 +8,7 @@ import pytest
 from helpers import BIN, PYTHON, ROOT, copy_project, fresh_venv, run, venv_bin
 from test_hook_build import OFFLINE
 
-RAW_FILES = ["model.pth", "run_mnist.py", "model_card.json", "INSTRUCTION.md", "requirements.txt", "SHA256SUMS"]
+RAW_FILES = ["model.pth", "model.onnx", "run_mnist.py", "model_card.json", "INSTRUCTION.md", "requirements.txt", "SHA256SUMS"]
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,7 @@ def test_clone_build_publish_install_run(tmp_path, local_gitlab, loopback_env, h
     check = run(["sha256sum", "--check", "--ignore-missing", "SHA256SUMS"], cwd=raw)
     assert check.returncode == 0 and check.stdout.count(": OK") == len(RAW_FILES) - 1, check.stdout + check.stderr
     assert hashlib.sha256((raw / "model.pth").read_bytes()).hexdigest() == card["weights"]["sha256"]
+    assert hashlib.sha256((raw / "model.onnx").read_bytes()).hexdigest() == card["exported"]["sha256"]
 
     # 6. the stand-alone runner with the downloaded model.pth agrees with run-mnist, image for image
     digits = held_out["black-on-white"][:200]

@@ -70,7 +70,7 @@ def test_default_branch_runs_test_build_publish_and_the_packages_appear(gitlab_c
         assert f"PASS  {job}" in output, output[-4000:]
     assert "mlbundle: reuse" in output and "passed in" in output
     assert published(local_gitlab) == {
-        "generic": sorted(["INSTRUCTION.md", "SHA256SUMS", "mnist_model-1.0.0-py3-none-any.whl", "model.pth",
+        "generic": sorted(["INSTRUCTION.md", "SHA256SUMS", "mnist_model-1.0.0-py3-none-any.whl", "model.pth", "model.onnx",
                            "model_card.json", "requirements.txt", "run_mnist.py"]),
         "pypi": ["mnist_model-1.0.0-py3-none-any.whl", "mnist_model-1.0.0.tar.gz"],
     }

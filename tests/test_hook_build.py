@@ -72,6 +72,10 @@ def test_hatch_build_reuses_the_verification_and_the_wheel_works(built, tmp_path
     assert set(card["data_sha256"]) == {f"data/MNIST/raw/{n}" for n in (
         "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
     assert card["hyperparameters"]["epochs"] == 80 and card["torch_version"]
+    assert card["exported"]["file"] == "model.onnx" and card["exported"]["opset"] == 18
+    assert card["exported"]["sha256"] == sha256(ROOT / WEIGHTS.replace(".pth", ".onnx"))
+    assert card["metrics"]["parity_argmax_mismatches"] == 0 and card["metrics"]["parity_max_abs_diff"] <= 1e-4
+    assert card["metrics"]["onnxruntime_version"] and card["gates"]["parity_max_abs_diff"] == "<= 0.0001"
 
 
 def test_the_wheel_holds_package_weights_card_runner_and_entry_point(built):
@@ -81,7 +85,8 @@ def test_the_wheel_holds_package_weights_card_runner_and_entry_point(built):
         entry_points = wheel.read("mnist_model-1.0.0.dist-info/entry_points.txt").decode()
         metadata = wheel.read("mnist_model-1.0.0.dist-info/METADATA").decode()
         assert wheel.read("mnist_model/weights/model.pth") == (ROOT / WEIGHTS).read_bytes()
-    assert {"mnist_model/model_card.json", "mnist_model/run_mnist.py", "mnist_model/weights/model.json"} <= names
+    assert {"mnist_model/model_card.json", "mnist_model/run_mnist.py", "mnist_model/weights/model.json",
+            "mnist_model/weights/model.onnx"} <= names
     assert "run-mnist = mnist_model.cli:main" in entry_points
     assert "Metadata-Version: 2.4" in metadata
     assert not any(n.endswith("mlbundle.lock") or n.startswith("data/") or ".mlbundle-train-" in n for n in names)
@@ -179,5 +184,6 @@ def test_without_torch_in_a_no_isolation_build_one_line_says_what_to_do(tmp_path
     result = run([venv_bin(venv, "pip"), "wheel", "--no-build-isolation", "--no-deps", "-w", tmp_path, project])
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "mlbundle: torch>=2.1, torchvision>=0.16, tqdm>=4.60 not installed in this build environment" in output
+    assert ("mlbundle: torch>=2.1, torchvision>=0.16, tqdm>=4.60, onnx>=1.16, onnxscript>=0.3, onnxruntime>=1.17 "
+            "not installed in this build environment") in output
     assert "Traceback" not in output

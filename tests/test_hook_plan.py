@@ -50,7 +50,10 @@ def test_the_repository_config_loads_and_passes_hatchling_options_through():
     assert config.weights == ROOT / WEIGHTS
     assert config.mode == "auto"
     assert [(g.metric, g.rule, g.option) for g in config.gates] == [
-        ("accuracy", ">= 0.98", "min-accuracy"), ("latency_ms", "<= 10", "max-latency-ms")]
+        ("accuracy", ">= 0.98", "min-accuracy"), ("latency_ms", "<= 10", "max-latency-ms"),
+        ("parity_max_abs_diff", "<= 0.0001", "gates.parity_max_abs_diff"),
+        ("parity_argmax_mismatches", "<= 0", "gates.parity_argmax_mismatches")]
+    assert config.export == "mnist_model.export:export" and config.exported == ROOT / WEIGHTS.replace(".pth", ".onnx")
 
 
 @pytest.mark.parametrize(
@@ -83,7 +86,7 @@ def test_config_errors_name_the_option(change, message):
 
 
 def test_gates_come_from_one_table_and_the_older_options():
-    table = {k: v for k, v in hook_table(ROOT).items() if k not in ("min-accuracy", "max-latency-ms")}
+    table = {k: v for k, v in hook_table(ROOT).items() if k not in ("min-accuracy", "max-latency-ms", "gates")}
     # No `gates` and no older options: today's defaults, accuracy and latency.
     assert [g.rule for g in load_config(ROOT, table, "mlbundle", environ={}).gates] == [">= 0.95", "<= 50"]
     # A `gates` table is the whole list (a regression model has no accuracy); an older option still adds its own.
@@ -195,7 +198,9 @@ def test_a_record_the_runtime_trusts_must_describe_the_weights(project):
 
 def test_the_records_are_checked_and_shown_on_a_good_build(project):
     plan = plan_for(project, environ={"MLBUNDLE_MODE": "verify"})
-    assert [(c.name, c.passed) for c in plan.checks] == [("sha256", True), ("model_src/mnist_model/weights/model.json sha256", True)]
+    assert [(c.name, c.passed) for c in plan.checks] == [
+        ("sha256", True), ("sha256 model.onnx", True), ("model_src/mnist_model/weights/model.json sha256", True),
+        ("model_src/mnist_model/weights/model.json onnx_sha256", True)]
 
 
 @pytest.mark.parametrize("damage", ["{not json", "[]", '{"version": 1}'])

@@ -202,7 +202,7 @@ def test_tutorial_net_weights_load_via_weights_and_predict_identically(mode_corp
 
     Its fc2 rows are rotated so it answers digit+1: the output cannot come from the bundled weights.
     """
-    from mnist_model.preprocess import prepare
+    from mnist_model.inference import prepare
 
     directory, cases = mode_corpus
     paths = [path for case in ("L-white-on-black-28", "RGB-blue-ink-200") for path, _ in cases[case]]

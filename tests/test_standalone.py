@@ -1,5 +1,6 @@
-"""The stand-alone run_mnist.py, run where the package is not importable: same answers as run-mnist,
-refuses tampered weights, and neither it nor run-mnist imports torchvision to classify."""
+"""The stand-alone run_mnist.py, run where the package is not importable: same answers as run-mnist with
+model.onnx (onnxruntime) and with model.pth alone (torch, the tutorial's way), refuses tampered files, and
+neither it nor run-mnist imports torchvision to classify."""
 import hashlib
 import shutil
 
@@ -39,14 +40,16 @@ finally:
 
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory):
-    """render() written as run_mnist.py with model.pth and SHA256SUMS beside it, as a user unpacks them."""
+    """render() written as run_mnist.py with model.onnx, model.pth and SHA256SUMS beside it, as a user
+    unpacks the raw files."""
     from mnist_model.standalone import render
 
     directory = tmp_path_factory.mktemp("standalone")
     (directory / "run_mnist.py").write_text(render(), encoding="utf-8")
     shutil.copy(WEIGHTS, directory / "model.pth")
-    digest = hashlib.sha256((directory / "model.pth").read_bytes()).hexdigest()
-    (directory / "SHA256SUMS").write_text(f"{digest}  model.pth\n")
+    shutil.copy(WEIGHTS.with_suffix(".onnx"), directory / "model.onnx")
+    sums = [f"{hashlib.sha256((directory / n).read_bytes()).hexdigest()}  {n}\n" for n in ("model.onnx", "model.pth")]
+    (directory / "SHA256SUMS").write_text("".join(sums))
     return directory
 
 
@@ -80,15 +83,30 @@ def test_standalone_gives_the_same_answers_on_held_out_digits(standalone, heldou
     assert_same_predictions(heldout_runs["white-on-black"], alone)
 
 
-def test_standalone_refuses_a_tampered_model_pth_listed_in_sha256sums(standalone, mode_corpus, tmp_path):
+def test_standalone_with_model_pth_alone_runs_on_torch_like_the_tutorial(standalone, heldout_pngs, heldout_runs,
+                                                                         tmp_path):
+    copy = tmp_path / "tutorial-way"
+    shutil.copytree(standalone, copy)
+    (copy / "model.onnx").unlink()
+    alone = run_standalone(copy, "--json", heldout_pngs["white-on-black"])
+    assert alone.returncode == 0 and alone.stderr == "", alone.stderr
+    records, alone_records = json_lines(heldout_runs["white-on-black"].stdout), json_lines(alone.stdout)
+    assert list(alone_records) == list(records)
+    for name, record in records.items():
+        assert alone_records[name]["digit"] == record["digit"], name
+        assert abs(alone_records[name]["confidence"] - record["confidence"]) < 1e-4, name
+
+
+@pytest.mark.parametrize("name, backend", [("model.pth", "torch"), ("model.onnx", "onnx")])
+def test_standalone_refuses_a_tampered_file_listed_in_sha256sums(standalone, mode_corpus, tmp_path, name, backend):
     directory, _ = mode_corpus
     copy = tmp_path / "unpacked"
     shutil.copytree(standalone, copy)
-    flip_byte(copy / "model.pth")
-    result = run_standalone(copy, directory / "L-white-on-black-28_5.png")
+    flip_byte(copy / name)
+    result = run_standalone(copy, "--backend", backend, directory / "L-white-on-black-28_5.png")
     assert result.returncode == 1 and result.stdout == ""
     line = one_error_line(result, prog="run_mnist.py")
-    assert "model.pth" in line and "sha256" in line and "SHA256SUMS" in line
+    assert name in line and "sha256" in line and "SHA256SUMS" in line
 
 
 def test_standalone_classifies_without_torchvision_or_the_package(standalone, mode_corpus):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .config import BundleConfig
+from .exported import card_entry
 
 
 def git_commit(root: Path) -> str | None:
@@ -41,6 +42,7 @@ def model_card(name: str, version: str, config: BundleConfig, lock: dict[str, An
         "name": name,
         "version": version,
         "weights": {"file": config.weights.name, "sha256": lock["weights_sha256"]},
+        **({"exported": card_entry(lock)} if card_entry(lock) else {}),
         "metrics": lock["verification"]["metrics"],
         "gates": {gate.metric: gate.rule for gate in config.gates},
         "fingerprint": lock["fingerprint"],

@@ -43,6 +43,8 @@ class BundleConfig:
     records: dict[Path, dict[str, Path]] = dataclasses.field(default_factory=dict)  # JSON file -> key -> file
     generated: dict[Path, str] = dataclasses.field(default_factory=dict)
     build_requires: tuple[str, ...] = ("torch",)
+    export: str | None = None  # the project's exporter, called right after training (exported.py)
+    exported: Path | None = None  # the file it writes, beside the weights
 
 
 class _Reader:
@@ -76,8 +78,10 @@ class _Reader:
             self.fail(key, "must be an array of non-empty strings")
         return tuple(values)
 
-    def callable_ref(self, key: str) -> str:
-        value = self.get(key, str, required=True)
+    def callable_ref(self, key: str, required: bool = True) -> str | None:
+        value = self.get(key, str, required=required)
+        if value is None:
+            return None
         module, _, function = value.partition(":")
         if not module or not function:
             self.fail(key, f"must look like 'package.module:function', not {value!r}")
@@ -133,6 +137,17 @@ def _records(read: _Reader, root: Path) -> dict[Path, dict[str, Path]]:
     return {root / record: {key: root / target for key, target in keys.items()} for record, keys in table.items()}
 
 
+def _exported(read: _Reader, root: Path, weights: Path) -> Path | None:
+    """`exported`, the file `export` writes: both or neither, and beside the weights (they move in together)."""
+    name = read.get("exported", str)
+    if ("export" in read.table) != (name is not None):
+        read.fail("exported" if name is None else "export", "is required with "
+                  f"`{'export' if name is None else 'exported'}`: the exporter and the file it writes go together")
+    if name is not None and (root / name).parent != weights.parent:
+        read.fail("exported", f"must be beside the weights ({weights.parent.relative_to(root).as_posix()}/), not {name!r}")
+    return root / name if name else None
+
+
 def load_config(root: str | os.PathLike, table: Mapping[str, Any], hook_name: str,
                 environ: Mapping[str, str] = os.environ) -> BundleConfig:
     """Build the BundleConfig from the hook's table; every problem is a BundleError naming its key."""
@@ -170,6 +185,8 @@ def load_config(root: str | os.PathLike, table: Mapping[str, Any], hook_name: st
         records=_records(read, root),
         generated={root / k: v for k, v in generated.items()},
         build_requires=read.strings("build-requires", ["torch"]),
+        export=read.callable_ref("export", required=False),
+        exported=_exported(read, root, weights),
     )
     if not config.sources:
         read.fail("sources", "must list the files that determine the weights (model and training code)")

@@ -34,6 +34,14 @@ def _positive(value: float) -> str | None:
     return None if value > 0 else "must be positive"
 
 
+def _not_negative(value: float) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
+
+
+_PARITY_ADVICE = ("the exported model does not compute what the weights do: check the exporter (opset, "
+                  "operators), retrain with MLBUNDLE_MODE=train to export again, or change {option}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Row:
     """How one metric is gated and shown."""
@@ -62,6 +70,11 @@ ROWS: dict[str, Row] = {
         "weights size", "make the model smaller (fewer or narrower layers, lower precision), or raise {option}",
         measured=lambda v: f"{v:,.0f} bytes", threshold=lambda v: f"{v:,.0f} bytes", valid=_positive,
         measure=lambda weights: float(weights.stat().st_size)),
+    # Parity of an exported model (`export`) with the weights, as the project's evaluate reports it.
+    "parity_max_abs_diff": Row("parity max |diff|", _PARITY_ADVICE, measured=lambda v: f"{v:.2e}",
+                               threshold=lambda v: f"{v:.0e}", valid=_not_negative),
+    "parity_argmax_mismatches": Row("parity answers", _PARITY_ADVICE, measured=lambda v: f"{v:.0f} differ",
+                                    threshold=lambda v: f"{v:.0f}", valid=_not_negative),
 }
 
 
@@ -118,10 +131,10 @@ def check_all(gates: tuple[Gate, ...], metrics: Mapping[str, object], weights: P
     return results
 
 
-def sha256_gate(actual: str, expected: str, weights_name: str) -> GateResult:
-    """Not a metric: the weights must be the bytes the lock names."""
+def sha256_gate(actual: str, expected: str, weights_name: str, label: str = "sha256") -> GateResult:
+    """Not a metric: the weights (or the exported model) must be the bytes the lock names."""
     return GateResult(
-        "sha256", actual[:12], f"= {expected[:12]} (lock)", actual == expected,
+        label, actual[:12], f"= {expected[:12]} (lock)", actual == expected,
         f"{weights_name} was changed after it was locked: restore it (`git checkout -- {weights_name}`) "
         "or retrain with MLBUNDLE_MODE=train")
 

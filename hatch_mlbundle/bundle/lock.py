@@ -3,7 +3,8 @@ their metrics.
 
 `verification` holds the last passing evaluation (its key: weights, code, data, torch; and its metrics), so a
 build where nothing changed reuses it instead of importing torch, and the model card is written from it.
-`training` is what the project's train function reported it did (hyper-parameters, time), when it says.
+`training` is what the project's train function reported it did (hyper-parameters, time), when it says;
+`exported` the exported model's file, sha256 and what the exporter reported (exported.py), when there is one.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def read_lock(path: Path) -> dict[str, Any] | None:
 
 
 def make_lock(fingerprint: str, inputs: dict[str, Any], weights_sha256: str, metrics: dict[str, Any],
-              verification_key: str, training: Any = None) -> dict[str, Any]:
+              verification_key: str, training: Any = None, exported: dict[str, Any] | None = None) -> dict[str, Any]:
     lock = {
         "version": LOCK_VERSION,
         "fingerprint": fingerprint,
@@ -53,4 +54,6 @@ def make_lock(fingerprint: str, inputs: dict[str, Any], weights_sha256: str, met
     }
     if isinstance(training, dict):
         lock["training"] = training
+    if exported:
+        lock["exported"] = exported
     return lock

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import exported
 from . import fingerprint as fp
 from ..files import sha256_file
 from .config import BundleConfig
@@ -49,6 +50,7 @@ def verification_key(config: BundleConfig, weights_sha256: str, inputs: dict[str
             "eval_sources": fp.digests(config.root, config.eval_sources, "eval-sources"),
             "data": inputs["data"],
             "torch": inputs["torch"] or recorded_torch,
+            **({"exported": sha256_file(config.exported)} if config.exported else {}),
         }
     )
 
@@ -84,7 +86,8 @@ def make_plan(config: BundleConfig) -> Plan:
     if config.mode == TRAIN:
         return Plan(TRAIN, f"mode train (from {config.mode_source})", inputs)
     lock = read_lock(config.lock)
-    missing = [relative(config, p) for p, ok in ((config.weights, config.weights.is_file()), (config.lock, lock)) if not ok]
+    files = [config.weights] + ([config.exported] if config.exported else [])
+    missing = [relative(config, p) for p, ok in [(f, f.is_file()) for f in files] + [(config.lock, lock)] if not ok]
     if missing:
         if config.mode == "verify":
             raise BundleError(
@@ -92,6 +95,11 @@ def make_plan(config: BundleConfig) -> Plan:
                 "then commit the weights and the lock"
             )
         return Plan(TRAIN, f"no {' and '.join(missing)} yet", inputs)
+    gap = exported.lock_gap(config, lock)
+    if gap:
+        if config.mode == "verify":
+            raise BundleError(f"verify mode: {gap}; build once with MLBUNDLE_MODE=train, then commit the files and the lock")
+        return Plan(TRAIN, gap, inputs, lock)
     changed = fp.changes(lock["inputs"], inputs, compare_torch=inputs["torch"] is not None)
     model_changes = [c for c in changed if not c.startswith("torch ")]
     if config.mode == "verify" and model_changes:
@@ -102,7 +110,8 @@ def make_plan(config: BundleConfig) -> Plan:
     if config.mode == "auto" and changed:
         return Plan(TRAIN, f"fingerprint changed: {_summarise(changed)}", inputs, lock)
     actual = sha256_file(config.weights)
-    checks = (sha256_gate(actual, lock["weights_sha256"], relative(config, config.weights)), *record_checks(config))
+    checks = (sha256_gate(actual, lock["weights_sha256"], relative(config, config.weights)),
+              *exported.checks(config, lock), *record_checks(config))
     enforce(list(checks))
     key = verification_key(config, actual, inputs, lock["inputs"]["torch"])
     if lock["verification"].get("key") == key:

@@ -65,9 +65,9 @@ def call_project(config: BundleConfig, reference: str, option: str, *args: Any, 
         raise BundleError(f"{reference} failed: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)") from None
 
 
-def evaluate(config: BundleConfig, weights: Path) -> dict[str, Any]:
-    """The project's metrics of these weights, plus what the hook measures itself (their size)."""
-    metrics = call_project(config, config.evaluate, "evaluate", str(weights), str(config.data_dir))
+def evaluate(config: BundleConfig, weights: Path, **extra: str) -> dict[str, Any]:
+    """The project's metrics of these weights (`extra`: the exported file), plus what the hook measures itself."""
+    metrics = call_project(config, config.evaluate, "evaluate", str(weights), str(config.data_dir), **extra)
     if not isinstance(metrics, dict):
         raise BundleError(f"{config.evaluate} returned {type(metrics).__name__}, not a dict of metrics")
     return {**metrics, **measures(weights)}

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from . import exported
 from . import fingerprint as fp
 from ..files import move_atomic, sha256_file, write_json_atomic, write_text_atomic
 from .card import model_card
@@ -73,14 +74,16 @@ def train(config: BundleConfig, plan: Plan, display: Any) -> dict[str, Any]:
         )
         if not staged.is_file():
             raise BundleError(f"{config.train} returned without writing weights to the path it was given")
-        metrics = evaluate(config, staged)
+        details = exported.export(config, staged)
+        metrics = evaluate(config, staged, **exported.evaluate_kwargs(config, Path(tmp)))
         gate(config, metrics, staged, display, record_checks(config, staged=Path(tmp)))
         for produced in sorted(Path(tmp).iterdir()):  # the weights and whatever the project writes beside them
             move_atomic(produced, config.weights.parent / produced.name)
     sha = sha256_file(config.weights)
     inputs = dict(plan.inputs, torch=fp.installed_version("torch"))
     key = verification_key(config, sha, inputs, None)
-    lock = make_lock(fp.fingerprint(inputs), inputs, sha, metrics, key, training=summary)
+    lock = make_lock(fp.fingerprint(inputs), inputs, sha, metrics, key, training=summary,
+                     exported=exported.lock_entry(config, details))
     write_json_atomic(config.lock, lock)
     return lock
 
@@ -93,7 +96,7 @@ def verify(config: BundleConfig, plan: Plan, display: Any) -> dict[str, Any]:
     """
     assert plan.lock is not None
     fresh = plan.action == EVALUATE
-    metrics = evaluate(config, config.weights) if fresh else plan.lock["verification"]["metrics"]
+    metrics = evaluate(config, config.weights, **exported.evaluate_kwargs(config)) if fresh else plan.lock["verification"]["metrics"]
     gate(config, metrics, config.weights, display, plan.checks)
     if fresh and config.mode == "auto":
         lock = dict(plan.lock, verification={"key": plan.verification_key, "metrics": metrics})

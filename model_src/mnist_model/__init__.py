@@ -15,7 +15,7 @@ def __getattr__(name):
 
         return ImageError
     if name == "WeightsError":
-        from .inference import WeightsError
+        from .checksums import WeightsError
 
         return WeightsError
     raise AttributeError(f"module 'mnist_model' has no attribute {name!r}")

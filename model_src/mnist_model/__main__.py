@@ -1,4 +1,7 @@
-"""`mnist-model`: prepare the offline dataset, train, evaluate, write the stand-alone runner."""
+"""`mnist-model`: prepare the offline dataset, train, export to ONNX, evaluate, write the stand-alone runner.
+
+All but `standalone` need extras (`train`, `data`); a missing one is one line that names it.
+"""
 import argparse
 import shutil
 import sys
@@ -29,7 +32,11 @@ def build_parser():
     evaluate.add_argument("--weights", type=Path, default=None)
     evaluate.add_argument("--json", action="store_true")
 
-    standalone = commands.add_parser("standalone", help="write run_mnist.py and model.pth into a directory")
+    export = commands.add_parser("export", help="write the ONNX model (model.onnx) for a state_dict")
+    export.add_argument("--weights", type=Path, default=None)
+    export.add_argument("--out", type=Path, default=None, help="default: the weights' path with .onnx")
+
+    standalone = commands.add_parser("standalone", help="write run_mnist.py, model.onnx and model.pth into a directory")
     standalone.add_argument("--out", type=Path, required=True)
     standalone.add_argument("--weights", type=Path, default=None)
     return parser
@@ -48,7 +55,10 @@ def run(args):
         from .train import train
 
         overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
+        from .export import export
+
         manifest = train(args.data_dir, args.out, regimen=args.regimen, **overrides)
+        export(args.out)
         metrics = evaluate(args.out, args.data_dir)
         print(f"held-out accuracy {metrics['accuracy'] * 100:.2f}% after {manifest['train_seconds']} s")
     elif args.command == "evaluate":
@@ -58,29 +68,51 @@ def run(args):
 
         metrics = evaluate(args.weights or DEFAULT_WEIGHTS, args.data_dir)
         print(json.dumps(metrics) if args.json else format_report(metrics))
+    elif args.command == "export":
+        from .export import export
+
+        weights = args.weights or DEFAULT_WEIGHTS
+        details = export(weights, args.out)
+        print(f"wrote {args.out or weights.with_suffix('.onnx')} (opset {details['opset']}). {details['interface']}")
     elif args.command == "standalone":
         from .standalone import render
 
-        from .inference import sha256_file
+        from .checksums import sha256_file
 
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "run_mnist.py").write_text(render(), encoding="utf-8")
-        shutil.copyfile(args.weights or DEFAULT_WEIGHTS, args.out / "model.pth")
-        # run_mnist.py checks model.pth against this before loading it.
-        sums = "".join(f"{sha256_file(args.out / name)}  {name}\n" for name in ("model.pth", "run_mnist.py"))
+        weights = args.weights or DEFAULT_WEIGHTS
+        shutil.copyfile(weights, args.out / "model.pth")
+        names = ["model.pth", "run_mnist.py"]
+        if weights.with_suffix(".onnx").is_file():
+            shutil.copyfile(weights.with_suffix(".onnx"), args.out / "model.onnx")
+            names.insert(0, "model.onnx")
+        # run_mnist.py checks model.onnx / model.pth against this before loading them.
+        sums = "".join(f"{sha256_file(args.out / name)}  {name}\n" for name in names)
         (args.out / "SHA256SUMS").write_text(sums)
-        print(f"wrote run_mnist.py, model.pth and SHA256SUMS to {args.out}")
+        print(f"wrote {', '.join(names)} and SHA256SUMS to {args.out}")
+
+
+# Libraries of the extras, and the extra that brings each.
+EXTRAS = {name: "train" for name in ("torch", "torchvision", "tqdm", "onnx", "onnxscript")} | {"mlxtend": "data"}
 
 
 def main(argv=None):
+    from .checksums import WeightsError
     from .data import DatasetMissing
-    from .inference import WeightsError
 
     args = build_parser().parse_args(argv)
     try:
         run(args)
     except (DatasetMissing, WeightsError, ValueError) as exc:
         print(f"mnist-model: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"mnist-model: {args.command} needs {exc.name}, not installed here: "
+              f"pip install 'mnist-model[{extra}]'", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("mnist-model: interrupted", file=sys.stderr)

@@ -1,65 +1,105 @@
-"""Held-out metrics: accuracy, per-class accuracy, confusion matrix, per-image latency.
+"""Held-out metrics of what ships: accuracy, per-class accuracy, confusion matrix and latency of the
+exported model on onnxruntime, and its parity with the PyTorch model it was exported from.
 
-`evaluate()` is what the build hook's gates call (`mnist_model.evaluate:evaluate`).
+`evaluate()` is what the build hook's gates call (`mnist_model.evaluate:evaluate`); parity is gated from
+config alone (`parity_max_abs_diff`, `parity_argmax_mismatches`). Without an exported model beside the
+weights, the PyTorch model's own figures. Needs the `train` extra (torch, torchvision, onnxruntime).
 """
 import statistics
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
 from .data import load_split
-from .inference import classify, load_model
+from .inference import load_model
 from .network import normalise
-from .preprocess import prepare
+from .preprocess import field_of
 
 LATENCY_IMAGES = 100
 
 
 def confusion(predicted, labels):
-    matrix = torch.zeros(10, 10, dtype=torch.long)
-    matrix.index_put_((labels, predicted), torch.ones_like(labels), accumulate=True)
+    matrix = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
     return matrix
 
 
-def single_image_latency_ms(model, images, count=LATENCY_IMAGES):
-    """Median ms for one image, preprocessing included, as `run-mnist` on one file pays it.
-
-    One thread: a single 28x28 image gains nothing from more, and on a busy
-    machine extra threads only wait for each other (a noisy gate helps nobody).
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        pictures = [Image.frombytes("L", (28, 28), image.numpy().tobytes()) for image in images[: count + 1]]
-        classify(model, prepare(pictures[0])[None])  # warm-up: first call allocates
-        times = []
-        for picture in pictures[1:]:
-            started = time.perf_counter()
-            classify(model, prepare(picture)[None])
-            times.append((time.perf_counter() - started) * 1000)
-    finally:
-        torch.set_num_threads(threads)
+def single_image_latency_ms(classify_one, images, count=LATENCY_IMAGES):
+    """Median ms for one image, preprocessing included, as `run-mnist` on one file pays it (one thread:
+    a 28x28 image gains nothing from more, and on a busy machine threads only wait for each other)."""
+    pictures = [Image.frombytes("L", (28, 28), image.tobytes()) for image in images[: count + 1]]
+    classify_one(field_of(pictures[0]))  # warm-up: the first call allocates
+    times = []
+    for picture in pictures[1:]:
+        started = time.perf_counter()
+        classify_one(field_of(picture))
+        times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
 
 
-def evaluate(weights_path, data_dir):
-    """Metrics of the weights on the held-out (t10k) split of `data_dir`."""
+def timed(function, *args):
+    started = time.perf_counter()
+    return function(*args), time.perf_counter() - started
+
+
+def onnx_figures(exported, images, reference):
+    """The exported model's log-probabilities, latency and parity with the PyTorch model's."""
+    import onnxruntime
+
+    from .onnx_backend import classify_fields, load_session, log_probs
+
+    session = load_session(exported, check_sha256=False, threads=1)  # the caller decides which sha256 is right
+    log_probs(session, images[:64])  # warm-up
+    output, seconds = timed(log_probs, session, images)
+    figures = {
+        "latency_ms": round(single_image_latency_ms(lambda field: classify_fields(session, [field]), images), 3),
+        "batched_ms_per_image": round(seconds * 1000 / len(images), 4),
+        "parity_max_abs_diff": float(np.abs(output - reference).max()),
+        "parity_argmax_mismatches": int((output.argmax(1) != reference.argmax(1)).sum()),
+        "onnxruntime_version": onnxruntime.__version__,
+    }
+    return output, figures
+
+
+def torch_figures(model, images):
+    from .inference import classify, normalise_fields
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        latency = single_image_latency_ms(lambda field: classify(model, normalise_fields([field])), images)
+    finally:
+        torch.set_num_threads(threads)
+    return {"latency_ms": round(latency, 3)}
+
+
+def evaluate(weights_path, data_dir, exported=None):
+    """Metrics on the held-out (t10k) split of `data_dir`: of `exported` (default: the weights' .onnx
+    sibling) when there is one, with parity against the weights; else of the weights themselves."""
     model = load_model(weights_path, check_sha256=False)  # the caller decides which sha256 is right
     images, labels = load_split(data_dir, train=False)
-    started = time.perf_counter()
     with torch.inference_mode():
-        predicted = model(normalise(images)).argmax(dim=1)
-    batch_ms = (time.perf_counter() - started) * 1000 / len(images)
+        reference, seconds = timed(lambda: model(normalise(images)).numpy())
+    exported = Path(exported) if exported else Path(weights_path).with_suffix(".onnx")
+    pixels = images.numpy()
+    if exported.is_file():
+        output, figures = onnx_figures(exported, pixels, reference)
+    else:
+        output = reference
+        figures = dict(torch_figures(model, pixels), batched_ms_per_image=round(seconds * 1000 / len(images), 4))
+    labels = labels.numpy()
+    predicted = output.argmax(1)
     matrix = confusion(predicted, labels)
-    per_class = (matrix.diag().float() / matrix.sum(dim=1).clamp(min=1)).tolist()
+    per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
     return {
         "samples": len(labels),
-        "accuracy": round((predicted == labels).float().mean().item(), 4),
-        "per_class_accuracy": {str(d): round(a, 4) for d, a in enumerate(per_class)},
+        "accuracy": round(float((predicted == labels).mean()), 4),
+        "per_class_accuracy": {str(d): round(float(a), 4) for d, a in enumerate(per_class)},
         "confusion_matrix": matrix.tolist(),
-        "latency_ms": round(single_image_latency_ms(model, images), 3),
-        "batched_ms_per_image": round(batch_ms, 4),
+        **figures,
     }
 
 
@@ -68,6 +108,11 @@ def format_report(metrics):
     lines = [
         f"held-out accuracy  {metrics['accuracy'] * 100:.2f}%  ({metrics['samples']} digits)",
         f"latency            {metrics['latency_ms']:.2f} ms/image single, {metrics['batched_ms_per_image']:.3f} ms/image batched",
+    ]
+    if "parity_max_abs_diff" in metrics:
+        lines.append(f"parity with torch  max |diff| {metrics['parity_max_abs_diff']:.2e}, "
+                     f"{metrics['parity_argmax_mismatches']} different answers (onnxruntime {metrics['onnxruntime_version']})")
+    lines += [
         "per class          " + "  ".join(f"{d}:{a * 100:.0f}%" for d, a in metrics["per_class_accuracy"].items()),
         "confusion (rows = true digit, columns = predicted)",
         "      " + "".join(f"{d:>5}" for d in range(10)),

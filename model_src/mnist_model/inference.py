@@ -1,63 +1,26 @@
-"""Load weights safely and classify batches of prepared digits.
+"""The PyTorch backend: load weights safely and classify batches of prepared digits.
 
-Also pasted into the stand-alone run_mnist.py: only torch and the stdlib here.
+Only `--backend torch`, `predict(..., backend="torch")`, training and evaluation come here: the default
+path runs the exported model on onnxruntime (onnx_backend.py) and never imports torch.
+Also pasted into the stand-alone run_mnist.py: only torch, the stdlib and checksums/network/preprocess.
 """
-import hashlib
-import json
 import pickle
 import warnings
 from pathlib import Path
 
 import torch
 
-from .network import Net
+from .checksums import WeightsError, check_file, sha256_file  # noqa: F401 (sha256_file: train.py's import)
+from .network import Net, normalise
+from .preprocess import field_of
 
 BATCH_SIZE = 256
-
-
-class WeightsError(Exception):
-    """Weights that cannot be used; the message says which file and what to do."""
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def expected_sha256(weights_path):
-    """The sha256 recorded for these weights: `<name>.json` manifest, else a SHA256SUMS beside them."""
-    weights_path = Path(weights_path)
-    manifest = weights_path.with_suffix(".json")
-    if manifest.is_file():
-        try:
-            return json.loads(manifest.read_text())["sha256"], manifest
-        except (ValueError, KeyError, TypeError):
-            raise WeightsError(f"{manifest}: not a weights manifest with a 'sha256' key; restore it or remove it") from None
-    sums = weights_path.with_name("SHA256SUMS")
-    if sums.is_file():
-        for line in sums.read_text().splitlines():
-            digest, _, name = line.partition("  ")
-            if name.lstrip("*") == weights_path.name:
-                return digest.strip(), sums
-    return None, None
 
 
 def load_model(weights_path, check_sha256=True):
     """A Net in eval mode with these weights; refuses tampered files and pickles that would run code."""
     weights_path = Path(weights_path)
-    if not weights_path.is_file():
-        raise WeightsError(f"{weights_path}: weights file not found; pass --weights PATH")
-    if check_sha256:
-        expected, source = expected_sha256(weights_path)
-        actual = sha256_file(weights_path)
-        if expected is not None and actual != expected:
-            raise WeightsError(
-                f"{weights_path}: sha256 {actual[:12]}… does not match {expected[:12]}… recorded in {source}; "
-                "the file was changed or corrupted: reinstall the package or download the weights again"
-            )
+    check_file(weights_path, check_sha256)
     try:
         with warnings.catch_warnings():  # torch warns on stderr about pickle protocols; our one line says it all
             warnings.simplefilter("ignore")
@@ -84,6 +47,16 @@ def load_model(weights_path, check_sha256=True):
     return model.eval()
 
 
+def normalise_fields(fields):
+    """784-byte fields -> the network's input [N, 1, 28, 28], in one go for the whole batch."""
+    return normalise(torch.frombuffer(bytearray(b"".join(fields)), dtype=torch.uint8))
+
+
+def prepare(image):
+    """A path, PIL image or array-like -> normalised [1, 28, 28], ready for the network."""
+    return normalise_fields([field_of(image)])[0]
+
+
 def classify(model, batch, top_k=3):
     """[N, 1, 28, 28] -> list of (digit, confidence, [(digit, probability), ...])."""
     results = []
@@ -94,3 +67,8 @@ def classify(model, batch, top_k=3):
             for digits, ps in zip(top_d.tolist(), top_p.tolist()):
                 results.append((digits[0], ps[0], list(zip(digits, ps))))
     return results
+
+
+def classify_fields(model, fields, top_k=3):
+    """784-byte fields (preprocess.field_of) -> classify's results: the backends' common interface."""
+    return classify(model, normalise_fields(fields), top_k) if fields else []

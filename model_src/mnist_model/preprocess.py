@@ -3,16 +3,13 @@
 MNIST digits are white on black, fitted into a 20x20 box keeping their aspect
 ratio and centred by centre of mass in a 28x28 field.  Photos and drawings are
 mostly dark on light, any size and any mode, so we redo those steps.
-Only PIL and torch are used here: this module is also pasted into the
-stand-alone run_mnist.py.
+Only PIL (and numpy, for arrays) is used here, no torch: both backends share this, and it is also
+pasted into the stand-alone run_mnist.py.
 """
 import functools
 import warnings
 
-import torch
 from PIL import Image, ImageChops, ImageFile
-
-from .network import normalise
 
 MAX_PIXELS = 40_000_000  # larger is refused: a decompression bomb costs GBs to decode
 INK_FRACTION = 0.1  # pixels fainter than this share of the ink range are background
@@ -110,25 +107,22 @@ def to_field(gray):
     return field.tobytes()
 
 
-def normalise_fields(fields):
-    """784-byte fields -> the network's input [N, 1, 28, 28], in one go for the whole batch."""
-    return normalise(torch.frombuffer(bytearray(b"".join(fields)), dtype=torch.uint8))
-
-
 def array_to_gray(image):
     """An array-like [H, W] or [H, W, 3|4] (0..255, or floats in 0..1) -> 8-bit gray PIL image."""
+    import numpy as np  # only arrays need it: numpy stays out of a file's path
+
     # A copy: arrays may be read-only, and the caller's data must stay untouched.
-    gray = image.float().clone() if isinstance(image, torch.Tensor) else torch.tensor(image, dtype=torch.float32)
-    full = 1.0 if gray.numel() and gray.max() <= 1.0 else 255.0
+    gray = np.array(image.detach().cpu() if hasattr(image, "detach") else image, dtype=np.float32)
+    full = 1.0 if gray.size and gray.max() <= 1.0 else 255.0
     if gray.ndim == 3 and gray.shape[-1] in (3, 4):  # H, W, RGB(A)
         if gray.shape[-1] == 4:  # transparent means paper: composite on white, as for PIL images
             alpha = gray[..., 3:] / full
             gray = gray[..., :3] * alpha + full * (1 - alpha)
-        gray = gray[..., :3].mean(dim=-1)
-    if gray.ndim != 2 or not gray.numel():
+        gray = gray[..., :3].mean(axis=-1)
+    if gray.ndim != 2 or not gray.size:
         raise ImageError(f"array of shape {tuple(gray.shape)} is not a 2-D image")
-    pixels = (gray * (255.0 / full)).round().clamp(0, 255).to(torch.uint8)
-    return Image.frombytes("L", (pixels.shape[1], pixels.shape[0]), bytes(pixels.flatten().tolist()))
+    pixels = np.clip(np.round(gray * np.float32(255.0 / full)), 0, 255).astype(np.uint8)
+    return Image.frombytes("L", (pixels.shape[1], pixels.shape[0]), pixels.tobytes())
 
 
 def field_of(image):
@@ -139,8 +133,3 @@ def field_of(image):
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
         return to_field(to_gray(open_image(image)))
     return to_field(array_to_gray(image))
-
-
-def prepare(image):
-    """A path, PIL image or array-like -> normalised [1, 28, 28], ready for the network."""
-    return normalise_fields([field_of(image)])[0]

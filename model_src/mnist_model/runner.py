@@ -1,5 +1,7 @@
 """The `run-mnist` command line: tutorial-compatible, batched, and loud only about real problems.
 
+Runs the exported model on onnxruntime by default (`--backend torch` for the PyTorch path); images are
+decoded in a thread pool (PIL's decoders release the GIL) and classified in one batch.
 Also pasted into the stand-alone run_mnist.py: only PIL, the stdlib and the modules before it here.
 """
 import argparse
@@ -7,11 +9,12 @@ import glob
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-
-from .inference import WeightsError, classify, load_model
-from .preprocess import ImageError, field_of, normalise_fields
+from .backends import BACKENDS, choose, load
+from .checksums import WeightsError
+from .preprocess import ImageError, field_of
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
 
@@ -27,7 +30,10 @@ def build_parser(prog):
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     parser.add_argument("--top-k", type=int, default=3, metavar="K", help="candidates per image in --json (1-10)")
-    parser.add_argument("--weights", metavar="PATH", help="another state_dict to use instead of the bundled one")
+    parser.add_argument("--weights", metavar="PATH",
+                        help="another model: an .onnx file, or a state_dict (.pth) for the torch backend")
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="onnx (onnxruntime, the default) or torch (PyTorch: pip install 'mnist-model[torch]')")
     return parser
 
 
@@ -51,28 +57,48 @@ def report(prog, name, problem):
     print(f"{prog}: {name}: {problem}", file=sys.stderr)
 
 
+def _field(name):
+    try:
+        return field_of(name), None
+    except ImageError as exc:
+        return None, exc
+
+
+def prepare_files(names, threads=None):
+    """[(field or None, ImageError or None)] per file, in order; several files decode in a thread pool."""
+    threads = min(threads or os.cpu_count() or 1, 8, len(names))
+    if threads < 2:
+        return [_field(name) for name in names]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(_field, names, chunksize=16))
+
+
 def collect(prog, arguments):
-    """Prepared 28x28 fields and their file names; every unusable input reported on one line."""
-    names, fields, failures = [], [], 0
+    """Prepared 28x28 fields and their file names; every unusable input reported on one line, in order."""
+    items = []  # (name, problem or None) in the order given
     for argument in arguments:
         try:
-            files = expand(argument)
+            items += [(name, None) for name in expand(argument)]
         except ImageError as exc:
-            report(prog, argument, exc)
+            items.append((argument, exc))
+    prepared = iter(prepare_files([name for name, problem in items if problem is None]))
+    names, fields, failures = [], [], 0
+    for name, problem in items:
+        field, problem = next(prepared) if problem is None else (None, problem)
+        if problem is not None:
+            report(prog, name, problem)
             failures += 1
-            continue
-        for name in files:
-            try:
-                fields.append(field_of(name))
-                names.append(name)
-            except ImageError as exc:
-                report(prog, name, exc)
-                failures += 1
+        else:
+            names.append(name)
+            fields.append(field)
     return names, fields, failures
 
 
 def main(argv=None, default_weights=None, prog="run-mnist"):
-    """Run the command; returns the exit status (0 ok, 1 some input failed, 2 usage error)."""
+    """Run the command; returns the exit status (0 ok, 1 some input failed, 2 usage error).
+
+    `default_weights` maps backends to the bundled files, the preferred first ({"onnx": ..., "torch": ...}).
+    """
     parser = build_parser(prog)
     args = parser.parse_intermixed_args(argv)
     arguments = args.image + args.paths
@@ -81,14 +107,14 @@ def main(argv=None, default_weights=None, prog="run-mnist"):
     if not 1 <= args.top_k <= 10:
         parser.error("--top-k must be between 1 and 10")
     try:
-        model = load_model(args.weights or default_weights)
+        backend, model = load(*choose(args.weights, args.backend, default_weights))
     except WeightsError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     names, fields, failures = collect(prog, arguments)
     try:
         if fields:
-            results = classify(model, normalise_fields(fields), top_k=args.top_k)
+            results = backend.classify_fields(model, fields, top_k=args.top_k)
             several = len(names) + failures > 1
             for name, (digit, confidence, top) in zip(names, results):
                 if args.json:
