@@ -2,29 +2,18 @@
 the weights (no torch, no onnxruntime), and the parity gates that hold it to the weights on held-out data."""
 import hashlib
 import json
-import shutil
 
 import pytest
 
 from hatch_mlbundle.bundle.config import load_config
 from hatch_mlbundle.bundle.errors import BundleError
 from hatch_mlbundle.bundle.plan import REUSE, TRAIN
-from helpers import PYTHON, ROOT, copy_project, run
+from helpers import PYTHON, ROOT, run
 from test_hook_build import OFFLINE
-from test_hook_plan import LOCK, hook_table, plan_for
+from test_hook_plan import LOCK, hook_table, plan_for, pristine, project  # noqa: F401 (the fixtures)
 
 ONNX = "model_src/mnist_model/weights/model.onnx"
 MANIFEST = "model_src/mnist_model/weights/model.json"
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    return copy_project(tmp_path_factory.mktemp("pristine"))
-
-
-@pytest.fixture
-def project(pristine, tmp_path):
-    return shutil.copytree(pristine, tmp_path / "project", symlinks=True)
 
 
 def flip_byte(path):
