@@ -10,7 +10,10 @@ from hatch_mlbundle.bundle.errors import BundleError
 from hatch_mlbundle.bundle.plan import REUSE, TRAIN
 from helpers import PYTHON, ROOT, run
 from test_hook_build import OFFLINE
-from test_hook_plan import LOCK, hook_table, plan_for, pristine, project  # noqa: F401 (the fixtures)
+import test_hook_plan
+from test_hook_plan import LOCK, hook_table, plan_for
+
+pristine, project = test_hook_plan.pristine, test_hook_plan.project  # its fixtures: copies of this project
 
 ONNX = "model_src/mnist_model/weights/model.onnx"
 MANIFEST = "model_src/mnist_model/weights/model.json"
