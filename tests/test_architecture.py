@@ -28,10 +28,30 @@ def modules():
 
 
 def imports_of(name, path, known):
-    """Modules (ours or third-party top-level names) that `name` imports anywhere in its file."""
+    """Modules (ours or third-party top-level names) that `name` imports anywhere in its file.
+
+    Importing `a.b.c` runs `a/__init__` and `a/b/__init__` first: those count too, unless they are the
+    importer's own packages (already importing). A module named in a string (`importlib.import_module`)
+    counts, and a package that discovers its modules (`pkgutil.iter_modules(__path__)`) imports them all.
+    """
     is_package = path.name == "__init__.py"
+    source_text = path.read_text(encoding="utf-8")
+    tree = ast.parse(source_text)
+    found = {node.value for node in ast.walk(tree) if "import_module(" in source_text
+             and isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in known}
+    if is_package and "pkgutil.iter_modules(__path__)" in source_text:
+        found |= {other for other in known if other.rpartition(".")[0] == name}
+    found |= _statements(name, tree, is_package, known)
+    own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1 + is_package)}
+    for target in list(found):
+        parts = target.split(".")
+        found |= {p for p in (".".join(parts[:i]) for i in range(1, len(parts))) if p in known and p not in own}
+    return found - {name}
+
+
+def _statements(name, tree, is_package, known):
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -104,6 +124,25 @@ def test_cycles_are_found():
     """The checker itself: the circle this codebase used to have (train <-> evaluate) is reported."""
     assert cycles({"m.train": {"m.evaluate"}, "m.evaluate": {"m.train", "torch"}, "m.api": {"m.train"}}) == [
         ["m.evaluate", "m.train"]]
+
+
+def test_a_circle_through_a_package_init_is_found(tmp_path):
+    """`from .sub import helper` runs sub/__init__ first: a circle through it counts."""
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("from . import run\n")
+    (package / "sub" / "run.py").write_text("from ..leaf import x\n")
+    (package / "sub" / "helper.py").write_text("")
+    (package / "leaf.py").write_text("from .sub import helper\nx = 1\n")
+    known = {module_name("pkg", package, p): p for p in package.rglob("*.py")}
+    graph = {name: imports_of(name, path, known) for name, path in known.items()}
+    assert cycles(graph) == [["pkg.leaf", "pkg.sub", "pkg.sub.run"]]
+
+
+def test_training_does_not_reach_evaluation(graph):
+    """Training saves weights and says what it did; the hook evaluates (one evaluation, one record)."""
+    assert not {"mnist_model.evaluate"} & graph["mnist_model.train"]
 
 
 def test_the_plugin_knows_nothing_of_the_model_or_the_local_registry(graph):

@@ -72,6 +72,8 @@ def test_the_repository_config_loads_and_passes_hatchling_options_through():
         ({"gates": ["f1 >= 0.9"]}, "Option `gates` for build hook `mlbundle` must be a table, not list"),
         ({"gates": {"accuracy": ">= 0.9"}}, "Option `gates.accuracy` for build hook `mlbundle` repeats option `min-accuracy`; keep one"),
         ({"gates": {"weights_bytes": "<= 0"}}, "Option `gates.weights_bytes` for build hook `mlbundle` must be positive, not 0"),
+        ({"gates": {}}, "Option `gates` for build hook `mlbundle` is empty, which would let any model through"),
+        ({"gates": {"f1": ">= 0.9"}, "min-accuracy": None, "max-latency-ms": None, "max-latncy-ms": 3}, "known options: build-requires, card, data, data-dir, data-hint, eval-sources, evaluate, export, exported, gates, generated, hyperparameters, lock, max-latency-ms, min-accuracy, mode"),
         ({"max-latency-ms": float("nan")}, "Option `max-latency-ms` for build hook `mlbundle` must be a finite number, not nan"),
         ({"gates": {"f1": ">= inf"}}, "Option `gates.f1` for build hook `mlbundle` must be a finite number, not inf"),
         ({"records": {"w/model.json": "w/model.pth"}}, "Option `records.w/model.json` for build hook `mlbundle` must map keys"),
@@ -97,6 +99,10 @@ def test_gates_come_from_one_table_and_the_older_options():
         ("weights_bytes", "< 100000", "gates.weights_bytes")]
     assert config.gates[1].check(0.3).failure() == (
         "gate rmse failed: measured 0.3, needs <= 0.25 (gates.rmse); improve the model and retrain, or change gates.rmse")
+    # Thresholds keep every digit, in the table and in the card's rule: 0.30000004 does not "need <= 0.3".
+    precise = load_config(ROOT, dict(table, gates={"rmse": "<= 0.3", "weights_bytes": "<= 1234567"}), "mlbundle", environ={})
+    assert [g.rule for g in precise.gates] == ["<= 0.3", "<= 1234567"]
+    assert precise.gates[0].check(0.30000004).failure().startswith("gate rmse failed: measured 0.30000004, needs <= 0.3 ")
 
 
 def test_mode_from_the_environment_overrides_the_table_and_is_checked():

@@ -47,7 +47,7 @@ def plugin_wheelhouse(tmp_path_factory):
     assert result.returncode == 0, result.stdout + result.stderr
     with zipfile.ZipFile(wheel_in(out)) as wheel:
         names = wheel.namelist()
-        entry_points = wheel.read("hatch_mlbundle-0.1.0.dist-info/entry_points.txt").decode()
+        entry_points = wheel.read("hatch_mlbundle-0.2.0.dist-info/entry_points.txt").decode()
     assert "hatch_mlbundle/bundle/hook.py" in names and "[hatch]\nmlbundle = hatch_mlbundle.plugin" in entry_points
     # Exactly the plugin's modules: the local registry (tests and rehearsals only) is not shipped to anyone.
     plugin = ROOT / "hatch_mlbundle"

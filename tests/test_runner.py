@@ -298,3 +298,35 @@ def test_missing_weights_file_is_one_line(mode_corpus, tmp_path):
     assert result.returncode == 1 and result.stdout == ""
     line = one_error_line(result)
     assert str(tmp_path / "nope.pth") in line and "not found" in line
+
+
+def test_a_fifo_is_skipped_on_one_line_not_waited_on(mode_corpus, tmp_path):
+    """`mkfifo f.png; run-mnist f.png` used to block forever on the read; named or globbed, it is skipped."""
+    directory, _ = mode_corpus
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    shutil.copy(directory / "L-white-on-black-28_4.png", pictures / "four.png")
+    os.mkfifo(pictures / "pipe.png")
+    for args in ([pictures / "pipe.png", pictures / "four.png"], ["--image", str(pictures / "*.png")]):
+        from helpers import run
+
+        result = run([PYTHON, "-m", "mnist_model.cli", *args], cwd=tmp_path, env=PACKAGE_ENV, timeout=60)
+        assert result.returncode == 1 and result.stdout.strip().endswith("four.png: Image is a 4")
+        line = one_error_line(result)
+        assert line.endswith("pipe.png: not a regular file (a pipe, socket or device); only image files are read")
+
+
+def test_a_huge_photo_is_reduced_right_after_decoding(tmp_path):
+    """Over WORKING_PIXELS an image is box-reduced at once (a JPEG decoded at that scale), so the copies that
+    follow are small; the digit still reads."""
+    from mnist_model.preprocess import WORKING_PIXELS, field_of, open_image
+
+    page = Image.new("RGB", (6000, 4000), "white")
+    page.paste(Image.new("RGB", (120, 1400), "black"), (2900, 1300))  # a thick "1" in the middle
+    for name in ("photo.jpg", "scan.png"):
+        page.save(tmp_path / name)
+        opened = open_image(tmp_path / name)
+        assert opened.width * opened.height <= WORKING_PIXELS and abs(opened.width / opened.height - 1.5) < 0.01
+        field = field_of(tmp_path / name)
+        ink_per_column = [sum(field[row * 28 + col] for row in range(28)) for col in range(28)]
+        assert max(field) > 200 and sum(ink_per_column[11:17]) > 0.9 * sum(ink_per_column)  # a centred bar

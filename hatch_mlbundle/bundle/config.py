@@ -13,13 +13,10 @@ from typing import Any, Mapping
 
 from .errors import BundleError
 from .gates import COMPARISONS, ROWS, Gate, row_for
+from .reader import Reader
 
 MODES = ("auto", "verify", "train")
 MODE_ENV = "MLBUNDLE_MODE"
-# hatchling itself reads these from a hook's table.
-HATCHLING_OPTIONS = frozenset(
-    {"enable-by-default", "dependencies", "require-runtime-dependencies", "require-runtime-features", "path"}
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,61 +44,16 @@ class BundleConfig:
     exported: Path | None = None  # the file it writes, beside the weights
 
 
-class _Reader:
-    """Typed access to a hook table that remembers which keys were used."""
-
-    def __init__(self, table: Mapping[str, Any], hook_name: str):
-        self.table = table
-        self.hook_name = hook_name
-        self.used = set(HATCHLING_OPTIONS)
-
-    def fail(self, key: str, problem: str):
-        raise BundleError(f"Option `{key}` for build hook `{self.hook_name}` {problem}")
-
-    def get(self, key: str, kind: type, default: Any = None, required: bool = False) -> Any:
-        self.used.add(key)
-        if key not in self.table:
-            if required:
-                self.fail(key, "is required (set it in the hook's table in pyproject.toml)")
-            return default
-        value = self.table[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            name = _KIND_NAMES[kind]
-            self.fail(key, f"must be {'an' if name[0] in 'aeiou' else 'a'} {name}, not {type(value).__name__}")
-        return value
-
-    def strings(self, key: str, default=()) -> tuple[str, ...]:
-        values = self.get(key, list, list(default))
-        if not all(isinstance(v, str) and v for v in values):
-            self.fail(key, "must be an array of non-empty strings")
-        return tuple(values)
-
-    def callable_ref(self, key: str, required: bool = True) -> str | None:
-        value = self.get(key, str, required=required)
-        if value is None:
-            return None
-        module, _, function = value.partition(":")
-        if not module or not function:
-            self.fail(key, f"must look like 'package.module:function', not {value!r}")
-        return value
-
-    def check_unknown(self) -> None:
-        unknown = sorted(set(self.table) - self.used)
-        if unknown:
-            self.fail(unknown[0], f"is not known; known options: {', '.join(sorted(self.used - HATCHLING_OPTIONS))}")
-
-
-_KIND_NAMES = {str: "string", float: "number", int: "integer", bool: "boolean", list: "array", dict: "table"}
-
-
-def _gates(read: _Reader) -> tuple[Gate, ...]:
+def _gates(read: Reader) -> tuple[Gate, ...]:
     """`gates = {metric = ">= x"}`; the older `min-accuracy`/`max-latency-ms` options still set theirs.
 
     With no `gates` table, the older options keep their defaults (accuracy >= 0.95, latency <= 50 ms).
     """
     table = read.get("gates", dict, None)
+    if table == {}:
+        read.fail("gates", "is empty, which would let any model through: name at least one rule, or remove "
+                           "the table for the defaults (accuracy >= 0.95, latency_ms <= 50)")
+    read.used.update(row.option for row in ROWS.values() if row.option)  # still known, whether set or not
     gates = []
     for metric, row in ROWS.items():
         if row.option and (row.option in read.table or table is None):
@@ -125,7 +77,7 @@ def _gates(read: _Reader) -> tuple[Gate, ...]:
     return tuple(gates)
 
 
-def _records(read: _Reader, root: Path) -> dict[Path, dict[str, Path]]:
+def _records(read: Reader, root: Path) -> dict[Path, dict[str, Path]]:
     """`records = {"w/model.json" = {sha256 = "w/model.pth"}}`: JSON files the runtime trusts, and which
     file's sha256 each key must hold. The build checks them as the runtime will, so no wheel ships a
     record that refuses its own weights."""
@@ -137,7 +89,7 @@ def _records(read: _Reader, root: Path) -> dict[Path, dict[str, Path]]:
     return {root / record: {key: root / target for key, target in keys.items()} for record, keys in table.items()}
 
 
-def _exported(read: _Reader, root: Path, weights: Path) -> Path | None:
+def _exported(read: Reader, root: Path, weights: Path) -> Path | None:
     """`exported`, the file `export` writes: both or neither, and beside the weights (they move in together)."""
     name = read.get("exported", str)
     if ("export" in read.table) != (name is not None):
@@ -152,7 +104,7 @@ def load_config(root: str | os.PathLike, table: Mapping[str, Any], hook_name: st
                 environ: Mapping[str, str] = os.environ) -> BundleConfig:
     """Build the BundleConfig from the hook's table; every problem is a BundleError naming its key."""
     root = Path(root)
-    read = _Reader(table, hook_name)
+    read = Reader(table, hook_name)
     weights = root / read.get("weights", str, required=True)
     mode = read.get("mode", str, "auto")
     mode_source = "option `mode`" if "mode" in table else "default"

@@ -23,7 +23,9 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
 
 
 def _plain(value: float) -> str:
-    return f"{value:g}"
+    """Every digit that matters, as Python prints a float (0.30000004 stays that), none that does not (10)."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _fraction(value: float) -> str | None:
@@ -69,7 +71,7 @@ ROWS: dict[str, Row] = {
     "weights_bytes": Row(
         "weights size", "make the model smaller (fewer or narrower layers, lower precision), or raise {option}",
         measured=lambda v: f"{v:,.0f} bytes", threshold=lambda v: f"{v:,.0f} bytes", valid=_positive,
-        measure=lambda weights: float(weights.stat().st_size)),
+        measure=lambda weights: weights.stat().st_size),
     # Parity of an exported model (`export`) with the weights, as the project's evaluate reports it.
     "parity_max_abs_diff": Row("parity max |diff|", _PARITY_ADVICE, measured=lambda v: f"{v:.2e}",
                                threshold=lambda v: f"{v:.0e}", valid=_not_negative),
@@ -104,7 +106,7 @@ class Gate:
     @property
     def rule(self) -> str:
         """The rule as config writes it (and the model card records it): `>= 0.98`."""
-        return f"{self.comparison} {self.threshold:g}"
+        return f"{self.comparison} {_plain(self.threshold)}"
 
     def check(self, value: float) -> GateResult:
         row = row_for(self.metric)

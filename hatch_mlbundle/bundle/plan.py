@@ -57,8 +57,9 @@ def verification_key(config: BundleConfig, weights_sha256: str, inputs: dict[str
 
 def record_checks(config: BundleConfig, staged: Path | None = None) -> list[GateResult]:
     """Each `records` key against the sha256 of the file it names (in `staged` when training put them there)."""
-    def where(path: Path) -> Path:
-        return staged / path.name if staged and path.parent == config.weights.parent else path
+    def where(path: Path) -> Path:  # what training wrote, else what is in place
+        candidate = staged / path.name if staged and path.parent == config.weights.parent else path
+        return candidate if candidate.exists() else path
 
     results = []
     for record, keys in config.records.items():

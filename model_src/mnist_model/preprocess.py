@@ -7,11 +7,17 @@ Only PIL (and numpy, for arrays) is used here, no torch: both backends share thi
 pasted into the stand-alone run_mnist.py.
 """
 import functools
+import math
+import os
 import warnings
 
 from PIL import Image, ImageChops, ImageFile
 
 MAX_PIXELS = 40_000_000  # larger is refused: a decompression bomb costs GBs to decode
+# A digit ends up 20x20: anything larger is reduced to about this many pixels right after decoding (box
+# filter: thin strokes stay, as gray), and a JPEG is decoded at that scale directly, so a 40 MP photo
+# never costs more than one decoded copy of itself.
+WORKING_PIXELS = 4_000_000
 INK_FRACTION = 0.1  # pixels fainter than this share of the ink range are background
 
 
@@ -22,6 +28,8 @@ class ImageError(Exception):
 def open_image(path):
     """Open and fully decode `path`, turning PIL's many failures into ImageError."""
     ImageFile.LOAD_TRUNCATED_IMAGES = False
+    if os.path.exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):
+        raise ImageError("not a regular file (a pipe, socket or device); only image files are read")
     try:
         with warnings.catch_warnings():
             # PIL warns about corrupt metadata on stderr; the one line we print says what is wrong.
@@ -33,8 +41,12 @@ def open_image(path):
                         f"image is {width}x{height} pixels, over the {MAX_PIXELS // 1_000_000} megapixel limit; "
                         "scale it down"
                     )
+                if width * height > WORKING_PIXELS and img.format == "JPEG":
+                    scale = math.sqrt(WORKING_PIXELS / (width * height))
+                    img.draft(img.mode, (int(width * scale), int(height * scale)))
                 img.load()
-                return img
+                factor = math.ceil(math.sqrt(img.width * img.height / WORKING_PIXELS))
+                return img.reduce(factor) if factor > 1 else img
     except ImageError:
         raise
     except Image.DecompressionBombError:
