@@ -29,27 +29,38 @@ class Child:
     returncode: int
 
 
-def run_child(argv, env=None, cwd=ROOT, check=True):
-    """Run one command to completion; its own wall time and peak RSS (os.wait4), not this process's.
+GNU_TIME = Path("/usr/bin/time")
 
-    Output goes to temp files, not pipes: reading pipes needs communicate(), which reaps the child
-    and loses its resource usage.  With `check`, a failure stops the benchmark: a number from a
-    failed run lies.
+
+def run_child(argv, env=None, cwd=ROOT, check=True):
+    """Run one command to completion; its own wall time and peak RSS, not this process's.
+
+    Linux keeps a parent's resident memory at fork in the child's peak RSS (exec does not reset it), so a
+    benchmark holding torch would charge every child it starts with torch's memory. GNU time, a small
+    process, starts the command instead and reports its peak; without it, os.wait4's figure (an upper
+    bound). Output goes to temp files, not pipes: reading pipes needs communicate(), which reaps the child
+    and loses its resource usage.  With `check`, a failure stops the benchmark: a number from a failed
+    run lies.
     """
     full_env = dict(os.environ, **(env or {}))
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        timed = [GNU_TIME, "-f", "%M", "-o", rss.name] if GNU_TIME.exists() else []
         started = time.perf_counter()
-        child = subprocess.Popen([str(a) for a in argv], stdout=out, stderr=err, env=full_env, cwd=cwd)
+        child = subprocess.Popen([str(a) for a in timed + list(argv)], stdout=out, stderr=err, env=full_env,
+                                 cwd=cwd)
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        reported = rss.read().strip().splitlines()
     code = os.waitstatus_to_exitcode(status)
     if code and check:
         last = (stderr.strip().splitlines() or ["(no output)"])[-1]
         raise SystemExit(f"bench: `{' '.join(map(str, argv[:4]))} ...` exited {code}: {last}")
-    return Child(wall, usage.ru_maxrss / 1024, stdout, stderr, code)  # Linux reports KiB
+    peak_kib = int(reported[-1]) if reported and reported[-1].isdigit() else usage.ru_maxrss  # both KiB
+    return Child(wall, peak_kib / 1024, stdout, stderr, code)
 
 
 def median(values):
