@@ -27,11 +27,12 @@ def builtin_names() -> tuple[str, ...]:
     """The modules of this package that are targets, in their publishing order."""
     names = [module.name for module in pkgutil.iter_modules(__path__)
              if module.name not in _NOT_TARGETS and not module.name.startswith("_")]
+    names = [name for name in names if _builtin(name) is not None]  # a helper module two targets share
     return tuple(sorted(names, key=lambda name: (_builtin(name).order, name)))
 
 
-def _builtin(name: str) -> type[Target]:
-    return importlib.import_module(f"{__name__}.{name}").TARGET
+def _builtin(name: str) -> type[Target] | None:
+    return getattr(importlib.import_module(f"{__name__}.{name}"), "TARGET", None)
 
 
 def target_class(name: str) -> type[Target]:
