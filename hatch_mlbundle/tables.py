@@ -16,8 +16,8 @@ def human_size(size: float) -> str:
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """Columns padded to their widest cell."""
-    cells = [[str(cell) for cell in row] for row in rows]
+    """Columns padded to their widest cell; a `|` inside a cell is escaped so it cannot split the row."""
+    cells = [[str(cell).replace("|", "\\|") for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in [list(headers), *cells]) for i in range(len(headers))]
 
     def line(row):

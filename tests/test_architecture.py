@@ -3,7 +3,6 @@
 Every import counts, lazy ones inside functions too: a circle hidden in a function is still a circle.
 """
 import ast
-from pathlib import Path
 
 import pytest
 

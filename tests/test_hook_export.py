@@ -100,6 +100,6 @@ def test_the_parity_gate_refuses_an_onnx_model_that_computes_something_else(proj
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "Traceback" not in output
     assert "mlbundle: evaluate: fingerprint unchanged; verifying" in output
-    failures = [line for line in output.splitlines() if "gate parity max |diff| failed" in line]
+    failures = [line for line in output.splitlines() if "gate parity max abs diff failed" in line]
     assert len(failures) == 1 and "needs <= 1e-04 (gates.parity_max_abs_diff)" in failures[0]
     assert "the exported model does not compute what the weights do" in failures[0]

@@ -73,7 +73,7 @@ ROWS: dict[str, Row] = {
         measured=lambda v: f"{v:,.0f} bytes", threshold=lambda v: f"{v:,.0f} bytes", valid=_positive,
         measure=lambda weights: weights.stat().st_size),
     # Parity of an exported model (`export`) with the weights, as the project's evaluate reports it.
-    "parity_max_abs_diff": Row("parity max |diff|", _PARITY_ADVICE, measured=lambda v: f"{v:.2e}",
+    "parity_max_abs_diff": Row("parity max abs diff", _PARITY_ADVICE, measured=lambda v: f"{v:.2e}",
                                threshold=lambda v: f"{v:.0e}", valid=_not_negative),
     "parity_argmax_mismatches": Row("parity answers", _PARITY_ADVICE, measured=lambda v: f"{v:.0f} differ",
                                     threshold=lambda v: f"{v:.0f}", valid=_not_negative),

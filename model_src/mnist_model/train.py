@@ -11,15 +11,14 @@ Differences from the tutorial, and why:
   leaves a half-written file.
 """
 import dataclasses
-import json
 import math
-import os
 import time
 from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
+from .atomic import replace_atomically, write_json_atomic
 from .data import load_split
 from .inference import sha256_file
 from .network import MNIST_MEAN, MNIST_STD, Net, normalise
@@ -138,21 +137,6 @@ def _fit(images, labels, regimen, log):
     return model
 
 
-def replace_atomically(path, write):
-    """`write(handle)` into a temp file beside `path`, fsync, then rename over it: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_atomic(obj, path):
     replace_atomically(path, lambda handle: torch.save(obj, handle))
 
@@ -174,11 +158,6 @@ def progress_reporter(log, epochs):
             bar.close()
 
     return update
-
-
-def write_json_atomic(data, path):
-    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
-    replace_atomically(path, lambda handle: handle.write(text.encode()))
 
 
 def train(data_dir, weights_path, regimen="default", log=None, **overrides):
