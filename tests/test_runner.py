@@ -280,24 +280,19 @@ def test_tampered_weights_beside_their_manifest_are_refused(mode_corpus, tmp_pat
     assert "reinstall" in line or "download" in line  # what to do about it
 
 
-def test_weights_of_another_shape_are_refused_on_one_line(mode_corpus, tmp_path):
+@pytest.mark.parametrize("case, detail", [("another shape", "fc1.weight"), ("missing", "not found")])
+def test_unusable_weights_are_refused_on_one_line(case, detail, mode_corpus, tmp_path):
     directory, _ = mode_corpus
-    state = torch.load(WEIGHTS, weights_only=True)
-    state["fc1.weight"] = torch.zeros(64, 320)
-    state["fc1.bias"] = torch.zeros(64)
-    torch.save(state, tmp_path / "wide.pth")
-    result = run_mnist("--weights", tmp_path / "wide.pth", directory / "L-white-on-black-28_4.png", cwd=tmp_path)
+    weights = tmp_path / ("wide.pth" if case == "another shape" else "nope.pth")
+    if case == "another shape":
+        state = torch.load(WEIGHTS, weights_only=True)
+        state["fc1.weight"] = torch.zeros(64, 320)
+        state["fc1.bias"] = torch.zeros(64)
+        torch.save(state, weights)
+    result = run_mnist("--weights", weights, directory / "L-white-on-black-28_4.png", cwd=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
     line = one_error_line(result)
-    assert str(tmp_path / "wide.pth") in line and "fc1.weight" in line
-
-
-def test_missing_weights_file_is_one_line(mode_corpus, tmp_path):
-    directory, _ = mode_corpus
-    result = run_mnist("--weights", tmp_path / "nope.pth", directory / "L-white-on-black-28_4.png", cwd=tmp_path)
-    assert result.returncode == 1 and result.stdout == ""
-    line = one_error_line(result)
-    assert str(tmp_path / "nope.pth") in line and "not found" in line
+    assert str(weights) in line and detail in line
 
 
 def test_a_fifo_is_skipped_on_one_line_not_waited_on(mode_corpus, tmp_path):
