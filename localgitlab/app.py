@@ -10,7 +10,7 @@ from werkzeug.wrappers import Request, Response
 from . import generic, pypi
 from .auth import InvalidToken
 from .context import Call, Registry, Route
-from .faults import Fault
+from .faults import Fault, body_pieces
 from .responses import ApiError, bad_request, json_response, route_not_found, status_response
 from .store import FileTooLarge
 from .transport import ResetConnection, redact
@@ -44,15 +44,28 @@ class App:
             self.registry.stopping.wait(fault.delay)  # cut short when the server stops
         for fault in _of_kind(faults, "status", "before"):
             return status_response(fault.status)
+        for fault in _of_kind(faults, "body", "before"):
+            return self._misbehaving_body(fault)
         resets = [fault.after_bytes for fault in _of_kind(faults, "reset")]
-        response = self._dispatch(request, path, record, min(resets) if resets else None)
+        flips = [fault.after_bytes for fault in _of_kind(faults, "flip")]
+        response = self._dispatch(request, path, record, min(resets) if resets else None,
+                                  min(flips) if flips else None)
         if resets:  # the body was shorter than after_bytes, or never read: reset instead of answering
             raise ResetConnection("injected reset")
         for fault in _of_kind(faults, "status", "after"):
             return status_response(fault.status)  # processed (an upload is stored), then failed anyway
+        for fault in _of_kind(faults, "body", "after"):
+            return self._misbehaving_body(fault)
         return response
 
-    def _dispatch(self, request: Request, path: str, record: dict, reset_after: int | None) -> Response:
+    def _misbehaving_body(self, fault: Fault) -> Response:
+        """A body of the fault's size and pace, with no Content-Length: it ends when the connection does."""
+        mimetype = "application/json" if fault.body.startswith(b"{") else "text/html"
+        return Response(body_pieces(fault, self.registry.stopping), fault.status, mimetype=mimetype,
+                        direct_passthrough=True)
+
+    def _dispatch(self, request: Request, path: str, record: dict, reset_after: int | None,
+                  flip_at: int | None = None) -> Response:
         try:
             route, params = _route(request.method, path)
             try:
@@ -62,7 +75,7 @@ class App:
                 raise
             if identity is not None:
                 record["auth"], record["via"] = identity.label, identity.via
-            return route.handler(Call(request, params, self.registry, identity, reset_after))
+            return route.handler(Call(request, params, self.registry, identity, reset_after, flip_at))
         except ApiError as error:
             return error.response()
         except FileTooLarge:

@@ -10,7 +10,7 @@ from typing import Callable
 from werkzeug.wrappers import Request, Response
 
 from .auth import Identity, Tokens
-from .faults import FaultBook, ResettingBody
+from .faults import FaultBook, FlippingBody, ResettingBody
 from .projects import Directory, Settings
 from .store import Store
 
@@ -56,6 +56,7 @@ class Call:
     registry: Registry
     identity: Identity | None
     reset_after: int | None = None  # an injected connection reset, after this many body bytes
+    flip_at: int | None = None  # an injected corruption: the body byte at this offset is inverted
 
     @property
     def content_length(self) -> int | None:
@@ -65,4 +66,6 @@ class Call:
         """The request body, to be read once. A handler that refuses before reading it spares a client that
         waits for "100 Continue" (curl) from sending it at all."""
         stream = self.request.environ["wsgi.input"]
+        if self.flip_at is not None:
+            stream = FlippingBody(stream, self.flip_at)
         return stream if self.reset_after is None else ResettingBody(stream, self.reset_after)

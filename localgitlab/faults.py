@@ -6,10 +6,11 @@ import io
 import re
 import threading
 from dataclasses import dataclass
+from typing import Iterator
 
 from .transport import ResetConnection
 
-KINDS = ("status", "reset", "slow")
+KINDS = ("status", "reset", "slow", "flip", "body")
 APPLY = ("before", "after")
 
 
@@ -22,6 +23,11 @@ class Fault:
     - kind="reset": reset the TCP connection once `after_bytes` of the request body have been read. If the
       body is shorter, or is never read, the reset comes instead of the answer.
     - kind="slow": wait `delay` seconds before processing, to trip client timeouts.
+    - kind="flip": invert the byte at offset `after_bytes` of the request body as the handler reads it, then
+      process the request as usual: a proxy that corrupts an upload in transit (GitLab stores what arrives).
+    - kind="body": answer `status` with `body`, repeated up to `size` bytes (`size=0`: a body that never ends),
+      `chunk` bytes at a time and `delay` seconds apart (a slow drip); instead of processing the request
+      (apply="before") or after it (apply="after": an upload is stored, then the answer misbehaves).
 
     `method` None matches any method; `path` is a regex searched in the raw request path (no query).
     Every fault matching a request is applied to it, each using up one of its `times`.
@@ -35,6 +41,9 @@ class Fault:
     after_bytes: int = 0
     delay: float = 0.0
     times: int = 1
+    body: bytes = b" "
+    size: int = 0
+    chunk: int = 65536
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -45,6 +54,8 @@ class Fault:
             raise ValueError(f"Fault times must be a whole number of at least 1, not {self.times!r}")
         if not 100 <= self.status <= 599 or self.after_bytes < 0 or self.delay < 0:
             raise ValueError("Fault status must be 100-599, after_bytes and delay at least 0")
+        if not self.body or self.size < 0 or self.chunk < 1:
+            raise ValueError("Fault body must not be empty, size must be at least 0 and chunk at least 1")
         re.compile(self.path)
 
     def matches(self, method: str, path: str) -> bool:
@@ -74,6 +85,39 @@ class FaultBook:
                 entry[1] -= 1
             self._armed = [entry for entry in self._armed if entry[1] > 0]
         return [fault for fault, _ in taken]
+
+
+def body_pieces(fault: Fault, stopping: threading.Event) -> Iterator[bytes]:
+    """The pieces of a kind="body" answer; ends early when the server stops."""
+    sent, pattern = 0, fault.body
+    while (fault.size == 0 or sent < fault.size) and not stopping.is_set():
+        count = fault.chunk if fault.size == 0 else min(fault.chunk, fault.size - sent)
+        start = sent % len(pattern)
+        repeated = pattern[start:] + pattern * (count // len(pattern) + 1)
+        yield repeated[:count]
+        sent += count
+        if fault.delay:
+            stopping.wait(fault.delay)
+
+
+class FlippingBody(io.RawIOBase):
+    """The request body as a handler reads it, with the byte at offset `at` inverted."""
+
+    def __init__(self, raw: io.RawIOBase, at: int):
+        self._raw = raw
+        self._at = at
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._raw.readinto(buffer)
+        if self._offset <= self._at < self._offset + count:
+            view = memoryview(buffer)
+            view[self._at - self._offset] ^= 0xFF
+        self._offset += count
+        return count
 
 
 class ResettingBody(io.RawIOBase):
