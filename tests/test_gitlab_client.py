@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,16 +72,17 @@ JOB_CREDENTIALS = Credentials("job", "CI_JOB_TOKEN", JOB)
 
 
 def test_credentials_resolution_order_flags_then_explicit_variables_then_job_token():
-    env = {"CI_JOB_TOKEN": "j", "GITLAB_TOKEN": "p", "GITLAB_DEPLOY_TOKEN": "d", "GITLAB_DEPLOY_USER": "u"}
-    assert resolve_credentials(env, token="flag").source == "--token"
+    job, personal, deploy = "glcbt-job-00001", "glpat-personal-01", "gldt-deploy-00001"
+    env = {"CI_JOB_TOKEN": job, "GITLAB_TOKEN": personal, "GITLAB_DEPLOY_TOKEN": deploy, "GITLAB_DEPLOY_USER": "u"}
+    assert resolve_credentials(env, token="glpat-from-flag").source == "--token"
     assert resolve_credentials(env).kind == "deploy"
-    assert resolve_credentials({"CI_JOB_TOKEN": "j", "GITLAB_TOKEN": "p"}).kind == "access"
-    assert resolve_credentials({"CI_JOB_TOKEN": "j", "GITLAB_TOKEN": ""}).kind == "job"
+    assert resolve_credentials({"CI_JOB_TOKEN": job, "GITLAB_TOKEN": personal}).kind == "access"
+    assert resolve_credentials({"CI_JOB_TOKEN": job, "GITLAB_TOKEN": ""}).kind == "job"
     assert resolve_credentials({}, required=False).kind == "none"
     with pytest.raises(ConfigError, match="no GitLab token: set CI_JOB_TOKEN"):
         resolve_credentials({})
     with pytest.raises(ConfigError, match="set GITLAB_DEPLOY_USER"):
-        resolve_credentials({"GITLAB_DEPLOY_TOKEN": "d"})
+        resolve_credentials({"GITLAB_DEPLOY_TOKEN": deploy})
 
 
 def test_each_token_kind_is_presented_the_way_each_registry_reads_it():
@@ -114,15 +116,93 @@ def test_url_and_project_forms_are_normalised_and_credentials_in_urls_refused():
     assert "hunter2" not in str(raised.value)
 
 
+@pytest.mark.parametrize("url", [
+    "https://gl.example.com/api/v4?private_token=hunter2hunter2", "https://gl.example.com/api/v4/?job_token=hunter2hunter2",
+    "https://gl.example.com/api/v4?x=1&ACCESS_TOKEN=hunter2hunter2", "https://gl.example.com/api/v4?private%5Ftoken=hunter2hunter2",
+    "https://:hunter2hunter2@gl.example.com/api/v4",
+])
+def test_credentials_in_a_url_are_refused_in_every_form_and_never_echoed(url):
+    """Issue 12, item 6c: a token in the query was accepted and printed with --verbose."""
+    with pytest.raises(ConfigError, match="must not contain credentials") as raised:
+        GitLabClient(url, "1", JOB_CREDENTIALS)
+    assert "hunter2" not in str(raised.value)
+
+
+@pytest.mark.parametrize("token", ["x", "abc", "1234567"])
+def test_a_token_too_short_to_be_real_is_refused_and_never_masks_ordinary_text(token):
+    """Issue 12, item 6d: a one-character token masked every occurrence of that character in all output."""
+    with pytest.raises(ConfigError) as raised:
+        resolve_credentials({"GITLAB_TOKEN": token})
+    assert str(raised.value) == (f"the token from GITLAB_TOKEN is {len(token)} characters long; a real one has at "
+                                 "least 8 (GitLab's have 20 or more): is it cut short?")
+    assert Redactor([token]).redact("x abc 1234567") == "x abc 1234567"
+
+
+# -- answers: bounded in size and time, read back from the server ----------------------------------------------
+
+def test_a_byte_flipped_in_transit_is_seen_in_the_read_back_though_the_index_and_answer_say_all_is_well(gl, blob):
+    """Issue 12, item 1: GitLab's PyPI index lists the digest the uploader sent; only the served bytes tell."""
+    wheel = blob.rename(blob.with_name("tiny_blob-1.0.0-py3-none-any.whl"))
+    other = wheel.with_name("other.bin")
+    other.write_bytes(os.urandom(200_000))
+    gl.inject(Fault(method="POST", path=r"/packages/pypi$", kind="flip", after_bytes=100_000))
+    gl.inject(Fault(method="PUT", path=r"/packages/generic/", kind="flip", after_bytes=100_000))
+    with client(gl) as registry:
+        registry.pypi_upload(wheel, pypi_form(sha256=sha256_of(wheel)), "tiny-blob", sha256_of(wheel))
+        assert registry.pypi_files("tiny-blob") == {wheel.name: sha256_of(wheel)}  # the uploader's own claim
+        served = registry.pypi_served_sha256(registry.pypi_links("tiny-blob")[wheel.name], wheel.name, 200_000)
+        assert served != sha256_of(wheel) and len(served) == 64
+        registry.generic_upload(other, "mnist-model", "1.0.0", "model.pth", sha256_of(other))
+        assert generic_sha256(registry, other, read_back=True) not in (None, sha256_of(other))
+
+
+@pytest.mark.parametrize("fault, call, expected", [
+    # endless, fast: the index page is capped, not read whole (item 9: a 300 MB page peaked at 1.26 GB)
+    (Fault(method="GET", path="/simple/", kind="body", status=200, body=b"<a>x</a>" * 8192),
+     lambda registry, blob: registry.pypi_files("tiny-blob"), "the index page is over 4 MiB"),
+    # a drip inside the socket timeout: only a deadline for the whole body ends it (item 2)
+    (Fault(method="GET", path="/packages/generic/", kind="body", status=200, body=b"x", chunk=1, delay=0.05,
+           times=9), lambda registry, blob: generic_sha256(registry, blob), "stalled"),
+    # endless error text: the message is built from the first 64 KiB only (item 3)
+    (Fault(method="GET", path="/packages/generic/", kind="body", status=418, body=b"teapot "),
+     lambda registry, blob: generic_sha256(registry, blob), "418 I'm a Teapot: teapot teapot"),
+], ids=["endless-index", "slow-drip", "endless-error"])
+def test_no_answer_is_read_without_a_size_cap_and_a_deadline(gl, blob, fault, call, expected):
+    gl.inject(fault)
+    policy = RetryPolicy(retries=1, backoff=0.001, backoff_max=0.01, timeout=0.5)
+    started = time.monotonic()
+    with client(gl, policy=policy) as registry, pytest.raises(RegistryError) as raised:
+        call(registry, blob)
+    assert time.monotonic() - started < 10
+    assert expected in str(raised.value) and len(str(raised.value)) < 500, str(raised.value)[:1000]
+
+
+def test_server_text_is_redacted_before_it_is_cut_and_a_token_cut_in_half_is_masked():
+    """Issue 12, items 3 and 6a: a cut at 200 characters left "glpat-AbCd" behind; a 50 MB message went to stderr."""
+    secret = "Zq8vN3kR7tYw2pLx5mCa"  # unprefixed: only knowing it can mask it
+    credentials = Credentials("access", "GITLAB_TOKEN", secret)
+    for prefix in range(180, 300, 3):  # a token across the cut, wherever the cut falls (it was 200, it is 300)
+        for token in (secret, "glpat-AbCdEfGhIjKlMnOpQr"):
+            response = answer(400)
+            response._content = ("y" * prefix + token + " z" * 500_000).encode()
+            line = str(explain(response, target="f.whl", project="p", credentials=credentials, writing=True))
+            assert len(line) < 400 and "\n" not in line
+            assert all(token[i:i + 4] not in line for i in range(len(token) - 3) if "-" not in token[i:i + 4]), line
+
+
 # -- generic and PyPI round trips with every kind of token ------------------------------------------------------
 
+def generic_sha256(registry, blob: Path, **kwargs) -> str | None:
+    return registry.generic_sha256("mnist-model", "1.0.0", "model.pth", size=blob.stat().st_size, **kwargs)
+
+
 @pytest.mark.parametrize("kind", KIND_NAMES)
-def test_generic_upload_reports_the_servers_sha256_and_the_check_finds_it(gl, blob, kind):
+def test_generic_upload_lands_and_the_check_and_the_read_back_find_its_sha256(gl, blob, kind):
     with client(gl, credentials_for(gl, kind)) as registry:
-        assert registry.generic_sha256("mnist-model", "1.0.0", "model.pth") is None
-        reported = registry.generic_upload(blob, "mnist-model", "1.0.0", "model.pth", sha256_of(blob))
-        assert reported == sha256_of(blob)
-        assert registry.generic_sha256("mnist-model", "1.0.0", "model.pth") == sha256_of(blob)
+        assert generic_sha256(registry, blob) is None
+        assert registry.generic_upload(blob, "mnist-model", "1.0.0", "model.pth", sha256_of(blob)) is None
+        assert generic_sha256(registry, blob) == sha256_of(blob)
+        assert generic_sha256(registry, blob, read_back=True) == sha256_of(blob)
     rows = gl.package_files(PROJECT, "generic", "mnist-model", "1.0.0")
     assert [(r["file_name"], r["sha256"]) for r in rows] == [("model.pth", sha256_of(blob))]
 
@@ -135,6 +215,8 @@ def test_pypi_upload_lands_in_the_index_with_its_sha256(gl, blob, kind):
         # the answer to the POST names no sha256: the index is what pip is served, and what is checked
         assert registry.pypi_upload(wheel, pypi_form(sha256=sha256_of(wheel)), "tiny-blob", sha256_of(wheel)) is None
         assert registry.pypi_files("Tiny_Blob") == {wheel.name: sha256_of(wheel)}
+        link = registry.pypi_links("tiny-blob")[wheel.name]
+        assert registry.pypi_served_sha256(link, wheel.name, wheel.stat().st_size) == sha256_of(wheel)
 
 
 def test_a_project_path_works_like_its_id(gl, blob):
@@ -183,7 +265,8 @@ def test_too_large_and_forbidden_duplicates_say_what_to_do(gl, blob):
 def test_transient_statuses_are_retried_until_the_upload_succeeds(gl, blob, status):
     gl.inject(Fault(method="PUT", path=r"/packages/generic/", kind="status", status=status, times=2))
     with client(gl) as registry:
-        assert registry.generic_upload(blob, "mnist-model", "1.0.0", "model.pth", sha256_of(blob)) == sha256_of(blob)
+        registry.generic_upload(blob, "mnist-model", "1.0.0", "model.pth", sha256_of(blob))
+        assert generic_sha256(registry, blob, read_back=True) == sha256_of(blob)
     assert [r["status"] for r in requests_to(gl, "PUT", "/packages/generic/")][-1] in (200, 201)
     assert len(gl.package_files(PROJECT, "generic", "mnist-model", "1.0.0")) == 1
 
@@ -218,14 +301,15 @@ def test_a_slow_answer_times_out_and_is_retried(gl, blob):
     gl.inject(Fault(method="PUT", path=r"/packages/generic/", kind="slow", delay=2.0, times=1))
     policy = RetryPolicy(retries=2, backoff=0.001, backoff_max=0.01, timeout=0.5)
     with client(gl, policy=policy) as registry:
-        assert registry.generic_upload(blob, "mnist-model", "1.0.0", "model.pth", sha256_of(blob)) == sha256_of(blob)
+        registry.generic_upload(blob, "mnist-model", "1.0.0", "model.pth", sha256_of(blob))
+        assert generic_sha256(registry, blob, read_back=True) == sha256_of(blob)
 
 
 def test_timeouts_on_every_attempt_suggest_raising_the_timeout(gl, blob):
     gl.inject(Fault(method="GET", path=r"/packages/generic/", kind="slow", delay=1.5, times=5))
     policy = RetryPolicy(retries=1, backoff=0.001, backoff_max=0.01, timeout=0.3)
     with client(gl, policy=policy) as registry, pytest.raises(TransientError) as raised:
-        registry.generic_sha256("mnist-model", "1.0.0", "model.pth")
+        generic_sha256(registry, blob)
     assert "no answer from 127.0.0.1:" in str(raised.value)
     assert "within 0.3 s on all 2 attempts; raise --timeout" in str(raised.value)
 

@@ -1,16 +1,22 @@
 """The reliability matrix: what a user sees when the registry, the network or the machine fails.
 
-1. ``test_registry_fault[<registry>-<fault>]``: 11 faults x 2 registries (pypi, generic) = 22 cases, each a real
+1. ``test_registry_fault[<registry>-<fault>]``: 15 faults x 2 registries (pypi, generic) = 30 cases, each a real
    publish (``mlbundle-publish --registry <registry>``, in-process) of a tiny hatchling-built wheel + sdist to the
    local GitLab, with a canary token as GITLAB_TOKEN.
 
    - transient, retried (or found to have landed) and finished: exit 0, every file "sha256 verified":
      ``500``, ``502``, ``503`` (twice, then answered), ``500-stored`` (stored, then 500: not sent again),
-     ``reset`` (connection reset after 64 KiB of the body), ``timeout`` (answer 1.5 s late, ``--timeout 1``);
+     ``reset`` (connection reset after 64 KiB of the body), ``timeout`` (answer 1.5 s late, ``--timeout 1``),
+     ``endless`` (stored, then a 201 whose body never ends), ``drip`` (stored, then a 201 dripping a byte every
+     0.3 s, ``--timeout 1``: each socket wait is in time, only a deadline for the whole answer ends it);
    - permanent, reported: exit 1, exactly one line on stderr naming the file (or the PyPI index it read) and
      what to do, no traceback, nothing retried: ``401`` (unknown token), ``403`` (Reporter token), ``404``
      (wrong project id), ``duplicate`` (another job publishes a different file of the same name after our check;
-     generic with duplicates forbidden, PyPI "File name has already been taken"), ``too-large`` (size limit);
+     generic with duplicates forbidden, PyPI "File name has already been taken"), ``too-large`` (size limit),
+     ``huge-error`` (a 400 whose message is 50 MB: the line stays a few hundred characters, the summary too);
+   - altered in transit: ``flip`` (a proxy inverts one byte of the upload; GitLab stores what arrives, and its
+     PyPI index lists the digest the client sent): exit 1, one line naming the file as altered, nothing sent
+     after it; a rerun calls it a conflict, never "identical"; the bumped version then publishes;
    - in every case: afterwards no file name twice and no partial upload in the registry, no temp file in its
      storage; after the fault is removed (faults cleared, token made valid or given the Developer role, project
      id corrected, version bumped, limit raised) a rerun exits 0 with exactly one row per file, each checked
@@ -90,7 +96,11 @@ TRANSIENT = {
                        r"connection to 127\.0\.0\.1:\d+ reset"),
     "timeout": Transient(lambda m, p: Fault(method=m, path=p, kind="slow", delay=1.5), 2,
                          r"no answer from 127\.0\.0\.1:\d+ within 1 s", ("--timeout", "1")),
+    "endless": Transient(lambda m, p: Fault(method=m, path=p, kind="body", status=201, apply="after"), 1, ""),
+    "drip": Transient(lambda m, p: Fault(method=m, path=p, kind="body", status=201, apply="after", chunk=1,
+                                         delay=0.3), 1, "", ("--timeout", "1")),
 }
+HUGE_MESSAGE = json.dumps({"message": "400 Bad request - " + "x" * 50_000_000}).encode()
 
 
 def _wrong_project(gl, env, monkeypatch):
@@ -125,6 +135,15 @@ def _another_job_publishes_first(gl, env, monkeypatch):
     monkeypatch.setattr(run_module, "check_remote", check_then_compete)
 
 
+def _huge_error_on_upload(gl, env, monkeypatch):
+    for method, path in UPLOAD_ROUTE.values():  # one of them is used: the run publishes to one registry
+        gl.inject(Fault(method=method, path=path, kind="body", status=400, body=HUGE_MESSAGE, size=len(HUGE_MESSAGE)))
+
+
+def _clear_faults(gl, env, project, bumped):
+    gl.clear_faults()
+
+
 def _bump_version(gl, env, project, bumped):
     shutil.rmtree(project / "dist")
     shutil.copytree(bumped, project / "dist")
@@ -151,7 +170,11 @@ PERMANENT = {
                            sends=lambda registry: (GENERIC.index(WHEEL) + 1 if registry == "generic" else 1) + 1),
     "too-large": Permanent("400", "larger than the registry's size limit; ask an admin to raise the plan limit",
                            arrange=_size_limit, fix=_raise_limit),
+    # its JSON is cut at the 64 KiB read cap, so the start of the body is shown as it is
+    "huge-error": Permanent("400", '400 Bad Request: {"message": "400 Bad request - xxxx', arrange=_huge_error_on_upload,
+                            fix=_clear_faults),
 }
+ALTERED = ("flip",)
 
 
 class StoredTwice(AssertionError):
@@ -159,7 +182,7 @@ class StoredTwice(AssertionError):
 
 
 CASES = [pytest.param(fault, registry, id=f"{registry}-{fault}", )
-         for fault in [*TRANSIENT, *PERMANENT] for registry in ("pypi", "generic")]
+         for fault in [*TRANSIENT, *PERMANENT, *ALTERED] for registry in ("pypi", "generic")]
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------------
@@ -308,6 +331,9 @@ def test_registry_fault(local_gitlab, project, capfd, monkeypatch, request, faul
     if fault in TRANSIENT:
         grant(gl, "developer")
         transient_fault_is_survived(publish, TRANSIENT[fault], files)
+    elif fault in ALTERED:
+        grant(gl, "developer")
+        altered_upload_is_caught(publish, request.getfixturevalue("bumped_dist"))
     else:
         case = PERMANENT[fault]
         if case.role:
@@ -344,8 +370,9 @@ def permanent_fault_is_reported(publish: Publish, case: Permanent, monkeypatch, 
     case.arrange(gl, publish.env, monkeypatch)
     code, out, err = publish("--quiet")
     assert code == 1
-    assert len(err.splitlines()) == 1, err
+    assert len(err.splitlines()) == 1, err[:2000]
     line = err.strip()
+    assert len(line) < 600 and len(out) < 5000, line[:2000]  # server text is cut once, and not per row
     table = summary(out)
     if table:  # refused on upload: the table names the one file that failed
         failed = [file for file, (result, _) in table.items() if result == "failed"]
@@ -363,6 +390,29 @@ def permanent_fault_is_reported(publish: Publish, case: Permanent, monkeypatch, 
     assert code == 0, err
     assert {result for result, _ in summary(out).values()} <= {"published", "identical"}
     assert_no_row_twice_and_no_temp_file(gl, registry)
+
+
+def altered_upload_is_caught(publish: Publish, bumped: Path) -> None:
+    gl, registry = publish.gl, publish.registry
+    method, path = UPLOAD_ROUTE[registry]
+    gl.inject(Fault(method=method, path=path, kind="flip", after_bytes=65536))  # inside the file, past the form
+    first = "model.pth" if registry == "generic" else WHEEL
+    code, out, err = publish("--quiet")
+    assert code == 1
+    assert re.fullmatch(rf"{re.escape(first)}: the registry serves sha256 [0-9a-f]{{64}}, the local file has sha256 "
+                        r"[0-9a-f]{64}: the upload was altered; delete it in GitLab and publish again\n", err), err
+    assert summary(out)[first][0] == "mismatch"
+    assert {result for file, (result, _) in summary(out).items() if file != first} == {"not sent"}
+    assert len(writes(gl)) == 1 and "SHA256SUMS" not in [row["file_name"] for row in rows(gl, registry)]
+    code, out, err = publish("--quiet")  # what the registry holds is not what was sent: never "identical"
+    assert code == 1 and summary(out)[first] == ("conflict", f"{first} {VERSION} is already published with different "
+                                                             f"content; bump the version" + (
+                                                                 " (or pass --allow-generic-overwrite)"
+                                                                 if registry == "generic" else ""))
+    _bump_version(gl, publish.env, publish.project, bumped)
+    code, out, err = publish("--verbose")
+    assert code == 0, err
+    assert set(summary(out).values()) == {("published", "sha256 verified")}
 
 
 # -- 2. kill -9 during an upload ---------------------------------------------------------------------------------

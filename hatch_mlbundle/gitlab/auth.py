@@ -13,6 +13,7 @@ from typing import Mapping
 from urllib.parse import quote
 
 from .errors import NO_TOKEN_HINT, ConfigError
+from .redact import MIN_TOKEN_LENGTH
 
 # Basic-auth user name for access tokens: GitLab ignores it, but pip/requests need one.
 _ANY_USER = "gitlab-token"
@@ -59,6 +60,11 @@ def resolve_credentials(env: Mapping[str, str], *, token: str | None = None, dep
     ``CI_JOB_TOKEN`` comes last because GitLab sets it in every job: a user who also sets ``GITLAB_TOKEN`` or
     a deploy token as a CI variable has chosen that one on purpose.
     """
+    return _long_enough(_choose(env, token, deploy_user, deploy_token, required))
+
+
+def _choose(env: Mapping[str, str], token: str | None, deploy_user: str | None, deploy_token: str | None,
+            required: bool) -> Credentials:
     if token and deploy_token:
         raise ConfigError("give either --token or --deploy-token, not both")
     deploy_user = deploy_user or env.get("GITLAB_DEPLOY_USER") or ""
@@ -75,6 +81,15 @@ def resolve_credentials(env: Mapping[str, str], *, token: str | None = None, dep
     if required:
         raise ConfigError(f"no GitLab token: {NO_TOKEN_HINT}")
     return Credentials("none", "no token")
+
+
+def _long_enough(credentials: Credentials) -> Credentials:
+    """A token of a few characters is a placeholder or a truncation, and masking it in all output would blot
+    out every occurrence of those characters: refused, with its length only."""
+    if credentials.kind != "none" and len(credentials.token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(f"the token from {credentials.source} is {len(credentials.token)} characters long; a real "
+                          f"one has at least {MIN_TOKEN_LENGTH} (GitLab's have 20 or more): is it cut short?")
+    return credentials
 
 
 def _deploy(user: str, token: str, token_source: str, user_source: str) -> Credentials:

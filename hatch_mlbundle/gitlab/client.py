@@ -1,27 +1,32 @@
 """GitLab's generic and PyPI package registries of one project, over one session.
 
 Knows GitLab's URLs, auth forms and answers; knows nothing of what is being published.
-Every upload streams from disk, so memory stays flat whatever the file size.
+Every upload streams from disk and every download is hashed as it streams in, each read capped at the size
+asked for (:mod:`.bodies`), so memory stays flat whatever the file size or the server sends.
 """
 
 from __future__ import annotations
 
 import html.parser
-import json
 import re
 from contextlib import closing
 from pathlib import Path
 from typing import Mapping
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
 
 import requests
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 from tqdm.utils import CallbackIOWrapper
 
-from ..files import CHUNK, digest_chunks
+from ..files import digest_chunks
 from .auth import Credentials
+from .bodies import ANSWER_LIMIT, INDEX_LIMIT, Body, read_answer
 from .errors import ConfigError, RegistryError, explain, server_message
 from .session import RegistrySession, RetryPolicy
+
+# What a read-back names when the server serves a file of another size than the one sent: never a sha256.
+OTHER_SIZE = "a file of another size"
+_CREDENTIAL_KEYS = {"private_token", "job_token", "access_token", "deploy_token", "token"}
 
 
 def api_url_from(url: str) -> str:
@@ -30,8 +35,14 @@ def api_url_from(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError("the GitLab URL must look like https://gitlab.example.com/api/v4 "
                           "(set CI_API_V4_URL or --url)")
-    if parts.username or parts.password:  # the URL itself would then leak into every message
-        raise ConfigError("the GitLab URL must not contain credentials; give the token with --token or GITLAB_TOKEN")
+    # A token in the URL would leak into every message and log line, so no form of one is accepted; the error
+    # names the form, never the URL.
+    keys = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if parts.username or parts.password or keys & _CREDENTIAL_KEYS:
+        raise ConfigError("the GitLab URL must not contain credentials (user:password@ or a *_token= query); "
+                          "give the token with GITLAB_TOKEN or --token")
+    if parts.query or parts.fragment:
+        raise ConfigError("the GitLab URL must be the API root, with no ?query or #fragment")
     url = url.rstrip("/")
     return url if url.endswith("/api/v4") else url + "/api/v4"
 
@@ -50,11 +61,13 @@ def normalize_name(name: str) -> str:
 
 
 class _SimpleIndexLinks(html.parser.HTMLParser):
-    """Collects ``file name -> sha256`` from a PEP 503 versions page (``<a href="...#sha256=H">name</a>``)."""
+    """Collects ``file name -> sha256`` and ``file name -> href`` from a PEP 503 versions page
+    (``<a href="...#sha256=H">name</a>``)."""
 
     def __init__(self):
         super().__init__()
         self.files: dict[str, str] = {}
+        self.hrefs: dict[str, str] = {}
         self._href: str | None = None
 
     def handle_starttag(self, tag, attrs):
@@ -65,6 +78,7 @@ class _SimpleIndexLinks(html.parser.HTMLParser):
         if self._href is not None and data.strip():
             fragment = urlsplit(self._href).fragment
             self.files[data.strip()] = fragment.partition("sha256=")[2].lower()
+            self.hrefs[data.strip()] = self._href.partition("#")[0]
 
     def handle_endtag(self, tag):
         if tag == "a":
@@ -109,27 +123,48 @@ class GitLabClient:
         segments = (quote(part, safe="") for part in (package, version, file_name))
         return f"{self.project_url}/packages/generic/" + "/".join(segments)
 
-    def generic_sha256(self, package: str, version: str, file_name: str, *, retry: bool = True) -> str | None:
+    def _get_file(self, url: str, **kwargs) -> requests.Response:
+        """GET a file, its body unread; a redirect (signed object-storage URL) is followed once, without token."""
+        response = self.session.request("GET", url, limit=None, **kwargs)
+        if response.is_redirect:
+            response.close()
+            response = self.session.request("GET", urljoin(url, response.headers["Location"]), limit=None)
+        return response
+
+    def _served_sha256(self, response: requests.Response, size: int) -> str:
+        """sha256 of a 200 answer's body, read with the expected ``size`` as its cap; :data:`OTHER_SIZE` if the
+        body is not that size (then, when a Content-Length says so, without reading it at all)."""
+        declared = response.headers.get("Content-Length")
+        if declared is not None and not response.headers.get("Content-Encoding") and declared != str(size):
+            return OTHER_SIZE
+        body = Body(response, size, self.session.policy.timeout)
+        digest = digest_chunks(body)["sha256"]
+        return OTHER_SIZE if body.truncated or body.size != size else digest
+
+    def _read_error(self, response: requests.Response) -> None:
+        read_answer(response, ANSWER_LIMIT, self.session.policy.timeout)  # the small error body, for the message
+
+    def generic_sha256(self, package: str, version: str, file_name: str, *, size: int, retry: bool = True,
+                       read_back: bool = False) -> str | None:
         """sha256 of the file the registry serves now, or ``None`` if it has none.
 
-        GitLab sends ``X-Checksum-SHA256`` only when it serves the file itself; behind object storage it
-        redirects instead, and then the body is hashed as it streams in.
+        ``read_back``: hash the bytes served (what "verified" rests on).  Otherwise the server's own
+        ``X-Checksum-SHA256`` (GitLab computes it from what it stored) is enough to compare before an upload; it
+        is missing behind object storage, and then the body is hashed as it streams in.  ``size`` is the size
+        of the local file: a body is never read past it.
         """
         url = self.generic_url(package, version, file_name)
         target = f"{file_name} {version} (generic)"
         found: dict[str, str] = {}
 
         def attempt():
-            response = self.session.request("GET", url, headers=self.credentials.generic_headers(), stream=True)
-            if response.is_redirect:  # signed object-storage URL: it needs no token, so send none
-                response.close()
-                response = self.session.request("GET", urljoin(url, response.headers["Location"]), stream=True)
+            response = self._get_file(url, headers=self.credentials.generic_headers())
             with closing(response):  # closing early: no need to download a multi-GiB body we have a hash for
                 if response.status_code == 200:
-                    found["sha256"] = (response.headers.get("X-Checksum-SHA256", "").lower()
-                                       or digest_chunks(response.iter_content(CHUNK))["sha256"])
+                    checksum = "" if read_back else response.headers.get("X-Checksum-SHA256", "").lower()
+                    found["sha256"] = checksum or self._served_sha256(response, size)
                 else:
-                    response.content  # noqa: B018 - keep the small error body for the message
+                    self._read_error(response)
             return response
 
         response = self.session.call(f"checking {target}", attempt, retry=retry)
@@ -139,11 +174,9 @@ class GitLabClient:
             raise self._fail(response, target, writing=False)
         return found["sha256"]
 
-    def generic_upload(self, path: Path, package: str, version: str, file_name: str, sha256: str) -> str | None:
-        """PUT the file (streamed); return the sha256 the registry's answer names, for the caller to compare.
-
-        ``None`` when it names none (an older GitLab answers a bare 201): then ask :meth:`generic_sha256`.
-        """
+    def generic_upload(self, path: Path, package: str, version: str, file_name: str, sha256: str) -> None:
+        """PUT the file (streamed).  The answer is not evidence of what was stored: read it back afterwards with
+        ``generic_sha256(..., read_back=True)``."""
         url = self.generic_url(package, version, file_name)
         target = f"{file_name} {version} (generic)"
         size = path.stat().st_size
@@ -153,46 +186,81 @@ class GitLabClient:
                 with open(path, "rb") as stream:
                     # requests sizes the body from fileno(), so it goes out with Content-Length, not chunked
                     body = CallbackIOWrapper(bar.update, stream, "read")
-                    return self.session.request("PUT", url, params={"select": "package_file"}, data=body,
-                                                headers=self.credentials.generic_headers())
+                    return self.session.request("PUT", url, data=body, headers=self.credentials.generic_headers())
 
             response = self.session.call(
                 f"uploading {target}", attempt,
-                landed=lambda: self.generic_sha256(package, version, file_name, retry=False) == sha256)
-        if response is None:
-            return sha256
-        if response.status_code not in (200, 201):
+                landed=lambda: self.generic_sha256(package, version, file_name, size=size, retry=False) == sha256)
+        if response is not None and response.status_code not in (200, 201):
             raise self._fail(response, target, writing=True)
-        try:
-            reported = json.loads(response.content).get("file_sha256")
-        except (ValueError, AttributeError):
-            reported = None
-        return reported.lower() if reported else None
 
     # -- PyPI registry ---------------------------------------------------------------------------------------
 
     def pypi_simple_url(self, name: str) -> str:
         return f"{self.project_url}/packages/pypi/simple/{normalize_name(name)}"
 
-    def pypi_files(self, name: str, *, retry: bool = True) -> dict[str, str]:
-        """``file name -> sha256`` of every file of the distribution in the project's index."""
+    def _pypi_index(self, name: str, *, retry: bool = True) -> _SimpleIndexLinks:
+        """The distribution's versions page, parsed; read with a cap (a page over it is an error, not a hang)."""
         target = f"{name} (PyPI index)"
-        response = self.session.call(
-            f"reading {target}",
-            lambda: self.session.request("GET", self.pypi_simple_url(name), auth=self.credentials.pypi_auth()),
-            retry=retry)
+        cut: list[bool] = []
+
+        def attempt():
+            response = self.session.request("GET", self.pypi_simple_url(name), auth=self.credentials.pypi_auth(),
+                                            limit=None)
+            with closing(response):
+                limit = INDEX_LIMIT if response.status_code == 200 else ANSWER_LIMIT
+                cut[:] = [read_answer(response, limit, self.session.policy.timeout)]
+            return response
+
+        response = self.session.call(f"reading {target}", attempt, retry=retry)
+        links = _SimpleIndexLinks()
         if response.is_redirect:  # "forward to pypi.org" is on: the name is simply not in this project
-            return {}
+            return links
         if response.status_code == 404 and not self._project_missing(response):
-            return {}
+            return links
         if response.status_code != 200:
             raise self._fail(response, target, writing=False)
-        links = _SimpleIndexLinks()
+        if cut[0]:
+            raise RegistryError(f"{target}: the index page is over {INDEX_LIMIT >> 20} MiB, more than any real "
+                                "one; check --url (is it a GitLab API root?)")
         links.feed(response.text)
-        return links.files
+        return links
+
+    def pypi_files(self, name: str, *, retry: bool = True) -> dict[str, str]:
+        """``file name -> sha256`` as the project's index lists them: the digest the uploader *sent* (GitLab
+        records the client's), so it says what is listed, not what is stored; see :meth:`pypi_served_sha256`."""
+        return self._pypi_index(name, retry=retry).files
+
+    def pypi_links(self, name: str) -> dict[str, str]:
+        """``file name -> download URL`` of every file of the distribution in the project's index."""
+        return self._pypi_index(name).hrefs
+
+    def pypi_served_sha256(self, url: str, file_name: str, size: int) -> str:
+        """sha256 of the bytes pip gets from ``url`` (an index link), streamed and hashed, at most ``size`` read.
+
+        The token goes only to the API's own host: an index that links elsewhere is read without one.
+        """
+        target = f"{file_name} (PyPI)"
+        same_origin = urlsplit(url)[:2] == urlsplit(self.api_url)[:2]
+        auth = self.credentials.pypi_auth() if same_origin else None
+        found: dict[str, str] = {}
+
+        def attempt():
+            response = self._get_file(url, auth=auth)
+            with closing(response):
+                if response.status_code == 200:
+                    found["sha256"] = self._served_sha256(response, size)
+                else:
+                    self._read_error(response)
+            return response
+
+        response = self.session.call(f"reading back {target}", attempt)
+        if response.status_code != 200:
+            raise self._fail(response, target, writing=False)
+        return found["sha256"]
 
     def pypi_upload(self, path: Path, fields: list[tuple[str, str]], name: str, sha256: str) -> None:
-        """POST one distribution file as twine does; the answer names no sha256: read :meth:`pypi_files`."""
+        """POST one distribution file as twine does; read it back with :meth:`pypi_served_sha256` afterwards."""
         file_name = path.name
         target = f"{file_name} (PyPI)"
         url = f"{self.project_url}/packages/pypi"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
+from .redact import Redactor
+
 # Statuses a retry can cure: rate limiting and the usual proxy/app-server hiccups.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -33,18 +35,20 @@ class TransientError(RegistryError):
     """The network or the registry kept failing after every retry; running again later can finish the job."""
 
 
-def server_message(response) -> str:
-    """The registry's own error text, without the JSON wrapping (empty when there is none)."""
+def server_message(response, redactor: Redactor | None = None) -> str:
+    """The registry's own error text, without the JSON wrapping (empty when there is none), fit for one line:
+    redacted, then cut once (:meth:`Redactor.shorten`).  The body was already read with a cap by the session."""
     try:
         body = json.loads(response.content or b"null")
-    except ValueError:
-        return response.text.strip()[:200]
-    if not isinstance(body, dict):
-        return ""
-    message = body.get("message") or body.get("error") or ""
-    if body.get("error_description"):
-        message = f"{message}: {body['error_description']}"
-    return str(message)
+    except (ValueError, RecursionError):  # not JSON, or JSON cut at the cap
+        message = response.text
+    else:
+        message = ""
+        if isinstance(body, dict):
+            message = str(body.get("message") or body.get("error") or "")
+            if body.get("error_description"):
+                message = f"{message}: {body['error_description']}"
+    return (redactor or Redactor()).shorten(message)
 
 
 def explain(response, *, target: str, project: str, credentials, writing: bool) -> RegistryError:
@@ -54,7 +58,9 @@ def explain(response, *, target: str, project: str, credentials, writing: bool) 
     a 401 can name the variable to fix.  Nothing here includes request headers, so no secret can leak.
     """
     status = response.status_code
-    text = server_message(response)
+    redactor = Redactor(credentials.secret_forms())
+    text = server_message(response, redactor)
+    reason = redactor.shorten(response.reason or "", 80)
     lowered = text.lower()
     if status == 401 and credentials.kind == "none":
         message = f"{target}: 401 Unauthorized: no token given; {NO_TOKEN_HINT}"
@@ -84,7 +90,7 @@ def explain(response, *, target: str, project: str, credentials, writing: bool) 
         message = (f"{target}: {status}: the registry redirects to {where.scheme}://{where.netloc}; use the address "
                    "GitLab itself answers on as --url (or CI_API_V4_URL)")
     elif status in RETRYABLE_STATUSES:
-        message = f"{target}: {status} {response.reason}: the registry is failing; run again later"
+        message = f"{target}: {status} {reason}: the registry is failing; run again later"
     else:
-        message = f"{target}: {status} {response.reason}: {text or 'no explanation from the registry'}"
+        message = f"{target}: {status} {reason}: {text or 'no explanation from the registry'}"
     return RegistryError(message, status=status)

@@ -13,9 +13,14 @@ import sys
 from typing import Iterable, Iterator
 
 MASK = "*****"
+MIN_TOKEN_LENGTH = 8  # shorter "tokens" are refused (auth.py): masking one would blot out ordinary text
+TEXT_LIMIT = 300  # characters of server text in one message line
+_MIN_FRAGMENT = 4  # the start of a known token left at the end of cut text is masked from this length on
 # GitLab's prefixed token formats (glpat- personal, gldt- deploy, glcbt- job, glptt- trigger, ...): masked even
 # when we were never told they are tokens, e.g. after a misspelled --token flag.
-_GITLAB_TOKEN = re.compile(r"\b(?:glpat|gldt|glcbt|glptt|glrt|gloas|glimt|glft|glsoat|glagent|glffct)-[\w-]{8,}")
+_PREFIXES = r"(?:glpat|gldt|glcbt|glptt|glrt|gloas|glimt|glft|glsoat|glagent|glffct)-"
+_GITLAB_TOKEN = re.compile(_PREFIXES + r"[\w-]{8,}")
+_CUT_TOKEN = re.compile(_PREFIXES + r"[\w-]*\Z")  # what is left of a prefixed token cut by shortening
 
 
 class Redactor:
@@ -27,12 +32,28 @@ class Redactor:
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
-        self._secrets = sorted(set(self._secrets) | {s for s in secrets if s}, key=len, reverse=True)
+        known = {s for s in secrets if len(s) >= MIN_TOKEN_LENGTH}
+        self._secrets = sorted(set(self._secrets) | known, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
         return _GITLAB_TOKEN.sub(MASK, text)
+
+    def shorten(self, text: str, limit: int = TEXT_LIMIT) -> str:
+        """Server text fit for one message line: redacted *before* it is cut (a cut token no longer matches),
+        cut once to ``limit`` characters, and a token's first characters left at the cut masked as well."""
+        text = " ".join(self.redact(text).split())
+        if len(text) <= limit:
+            return text
+        text = _CUT_TOKEN.sub(MASK, text[:limit])
+        for secret in self._secrets:
+            fragment = next((secret[:n] for n in range(len(secret) - 1, _MIN_FRAGMENT - 1, -1)
+                             if text.endswith(secret[:n])), "")
+            if fragment:
+                text = text[: -len(fragment)] + MASK
+                break
+        return text + "..."
 
 
 class _RedactingStream:

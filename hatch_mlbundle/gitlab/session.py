@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import requests
 from tqdm import tqdm
 
+from .bodies import ANSWER_LIMIT, BodyTimeout, read_answer
 from .errors import RETRYABLE_STATUSES, RegistryError, TransientError
 
 log = logging.getLogger("hatch_mlbundle.gitlab")
@@ -74,10 +75,17 @@ class RegistrySession:
     def close(self) -> None:
         self.http.close()
 
-    def request(self, method: str, url: str, **kwargs) -> requests.Response:
-        """One HTTP exchange, never following redirects: a redirect must not carry our token elsewhere."""
+    def request(self, method: str, url: str, *, limit: int | None = ANSWER_LIMIT, **kwargs) -> requests.Response:
+        """One HTTP exchange, never following redirects: a redirect must not carry our token elsewhere.
+
+        The body is read here, at most ``limit`` bytes within a deadline (:mod:`.bodies`); with ``limit=None`` it
+        is left unread for the caller to stream through a :class:`~.bodies.Body` of its own size.
+        """
         started = time.monotonic()
-        response = self.http.request(method, url, timeout=self.policy.timeout, allow_redirects=False, **kwargs)
+        response = self.http.request(method, url, timeout=self.policy.timeout, allow_redirects=False, stream=True,
+                                     **kwargs)
+        if limit is not None:
+            read_answer(response, limit, self.policy.timeout)
         log.debug("%s %s -> %s (%.2f s)", method, url, response.status_code, time.monotonic() - started)
         return response
 
@@ -144,6 +152,8 @@ class RegistrySession:
         """Short words for a network failure; the exception text itself repeats the URL and urllib3 internals."""
         host = urlsplit(attempt_url).netloc or "the registry"
         text = str(exc).lower()
+        if isinstance(exc, BodyTimeout):
+            return f"the answer from {host} stalled ({exc})"
         if isinstance(exc, requests.ConnectTimeout):
             return f"could not connect to {host} within {self.policy.timeout:g} s"
         if isinstance(exc, requests.Timeout) or "timed out" in text:

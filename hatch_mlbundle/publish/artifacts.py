@@ -14,6 +14,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
 from ..gitlab import ConfigError, normalize_name
 
 # Header -> upload form field where twine renames it; every other header is lower_snake_case of itself.
@@ -71,12 +74,29 @@ def read_artifact(path: Path) -> Artifact:
     """Parse ``path`` (``.whl`` or ``.tar.gz``); a broken file is a usage error, not a crash."""
     try:
         if path.name.endswith(".whl"):
-            return Artifact(path, "bdist_wheel", path.name[:-4].split("-")[-3], _parse(_wheel_metadata(path)))
-        return Artifact(path, "sdist", "source", _parse(_sdist_metadata(path)))
+            artifact = Artifact(path, "bdist_wheel", path.name[:-4].split("-")[-3], _parse(_wheel_metadata(path)))
+        else:
+            artifact = Artifact(path, "sdist", "source", _parse(_sdist_metadata(path)))
     except (OSError, zipfile.BadZipFile, tarfile.TarError, KeyError, IndexError, StopIteration,
             UnicodeDecodeError) as exc:
         raise ConfigError(f"{path.name} is not a readable wheel or sdist ({type(exc).__name__}); "
                           "rebuild it") from None
+    _check_file_name(artifact)
+    return artifact
+
+
+def _check_file_name(artifact: Artifact) -> None:
+    """The file name must say what the metadata says: pip picks a file by its name and installs its metadata, and
+    GitLab files it under the form's version, so a renamed file would be published as something it is not."""
+    name = artifact.path.name
+    try:
+        parsed = parse_wheel_filename(name)[:2] if name.endswith(".whl") else parse_sdist_filename(name)
+        same = (parsed[0] == normalize_name(artifact.name) and parsed[1] == Version(artifact.version))
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        same = False
+    if not same:
+        raise ConfigError(f"{name} is named for another release than its metadata's {artifact.name} "
+                          f"{artifact.version}; rebuild it rather than rename it")
 
 
 def _parse(text: bytes) -> email.message.Message:

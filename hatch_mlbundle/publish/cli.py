@@ -7,11 +7,14 @@ so both report errors, mask tokens and choose exit statuses in one place.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from ..gitlab import ConfigError, Redactor, RegistryError, redacted_output
 from .context import RunContext
@@ -38,6 +41,29 @@ def _option_secrets(options: Mapping[str, object]) -> list[str]:
 
 def _env_secrets(env: Mapping[str, str]) -> list[str]:
     return [env.get(name, "") for name in _TOKEN_VARIABLES]
+
+
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP, as an exception: not an ``Exception``, so no handler on the way mistakes it for an error."""
+
+
+@contextlib.contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """By default SIGTERM (a cancelled CI job, ``kill``) ends the process on the spot and leaves the run's temp
+    directory behind; raised instead, it unwinds through every ``with``, which clean up."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def unwind(signum: int, frame: object) -> None:
+        raise _Terminated(signum)
+
+    saved = {number: signal.signal(number, unwind) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
 
 
 def _logging(verbose: bool, quiet: bool) -> list[logging.Logger]:
@@ -77,7 +103,8 @@ def _run(options: Mapping[str, object], env: Mapping[str, str], prog: str, redac
     try:
         settings = load_settings(options, env)
         loggers = _logging(settings.verbose, settings.quiet)
-        return publish(RunContext(settings, env, secrets=redactor.add))
+        with _signals_unwind():
+            return publish(RunContext(settings, env, secrets=redactor.add))
     except ConfigError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -87,6 +114,9 @@ def _run(options: Mapping[str, object], env: Mapping[str, str], prog: str, redac
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; run again to finish (published files are skipped)", file=sys.stderr)
         return 130
+    except _Terminated as exc:
+        print(f"{prog}: terminated; run again to finish (published files are skipped)", file=sys.stderr)
+        return 128 + exc.args[0]
     except Exception as exc:  # noqa: BLE001 - a bug must still not print a token or a bare traceback
         if settings is not None and settings.verbose:
             traceback.print_exc()

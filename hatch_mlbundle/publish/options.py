@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from ..gitlab import ConfigError, RetryPolicy
+from ..gitlab.redact import MASK
 from .targets import builtin_names
 
 _POLICY = RetryPolicy()
@@ -127,8 +128,17 @@ def _variables() -> str:
 
 def parse_argv(argv: Sequence[str], prog: str) -> dict[str, object]:
     """The flags given (argparse's own error and exit status 2 otherwise), keyed by option name."""
-    namespace = build_parser(prog).parse_args(argv)
+    parser = build_parser(prog)
+    namespace, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse would echo them whole: a misspelled --tok=SECRET, or the value after --tokn
+        parser.error(f"unrecognized arguments: {' '.join(_flag_only(arg) for arg in unknown)}")
     return {name.replace("_", "-"): value for name, value in vars(namespace).items() if value is not None}
+
+
+def _flag_only(arg: str) -> str:
+    """An unknown argument as it may be shown: a flag's name without its value, and no bare value at all."""
+    flag, equals, _ = arg.partition("=")
+    return flag + (f"={MASK}" if equals else "") if arg.startswith("-") else MASK
 
 
 def secret_flags() -> tuple[str, ...]:

@@ -6,6 +6,7 @@ The same loop for every target: it knows items, actions and results, and asks ea
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from pathlib import Path
 
@@ -56,18 +57,20 @@ def upload_all(items: list[Item]) -> None:
             continue
         log.info("%s: uploading %s to %s", item.name, human_size(item.size), item.url)
         try:
-            reported = item.target.verify(item, item.target.upload(item))
+            item.target.upload(item)
+            held = item.target.verify(item)
         except RegistryError as exc:
             item.result, item.detail = "failed", str(exc)
         else:
-            if reported == item.sha256:
+            if held == item.sha256:
                 item.result = "published"
                 item.detail = "sha256 verified" + (" (replaced)" if item.action == "overwrite" else "")
-                log.info("%s: published, sha256 verified", item.name)
+                log.info("%s: published, sha256 verified (read back from the registry)", item.name)
                 continue
             item.result = "mismatch"
-            item.detail = (f"{item.name}: the registry reports sha256 {reported or 'nothing'}, the local file has "
-                           f"{item.sha256}: the upload was altered; delete it in GitLab and publish again")
+            served = f"sha256 {held}" if re.fullmatch(r"[0-9a-f]{64}", held) else held or "nothing"
+            item.detail = (f"{item.name}: the registry serves {served}, the local file has sha256 {item.sha256}: "
+                           "the upload was altered; delete it in GitLab and publish again")
         log.error("%s", item.detail)
         for rest in items[position + 1:]:
             rest.result = "not sent"

@@ -8,14 +8,16 @@ set in every job whether wanted or not, so a value the user wrote down (in pypro
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from ..gitlab import ConfigError, RetryPolicy
 from .context import TABLE, Settings
 from .options import BY_NAME, KIND_NAMES, OPTIONS, Option, coerce, given
 from .targets import select
+from .targets.generic import WHEEL_PREFIX
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,6 +47,8 @@ def read_config(root: Path) -> dict:
             valid = all(isinstance(item, str) for item in value)
         if not valid:
             raise ConfigError(f"{TABLE} {key} must be {KIND_NAMES[kind]}")
+    if table.get("registries") == []:  # else "unset": every target, the opposite of what an empty list says
+        raise ConfigError(f"{TABLE} registries is empty; name at least one target (or leave the key out for all)")
     return table
 
 
@@ -64,6 +68,17 @@ def _value(option: Option, options: dict, env: Mapping[str, str], config: dict) 
     return found[0] if found else option.default_value()
 
 
+def _inside_project(entries: Iterable[str], root: Path) -> None:
+    """A project file to publish must be one of the project's: an absolute or ``../`` path (or a symlink out)
+    would publish whatever the machine holds there."""
+    for entry in entries:
+        if entry.startswith(WHEEL_PREFIX):
+            continue
+        if Path(entry).is_absolute() or not (root / entry).resolve().is_relative_to(root):
+            raise ConfigError(f"{TABLE} generic-files entry {entry!r} is outside the project; "
+                              "name a file under the project directory, relative to it")
+
+
 def load_settings(options: Mapping[str, object], env: Mapping[str, str]) -> Settings:
     """Combine ``options`` (option name -> typed value, or text to parse), ``env`` and pyproject."""
     options = given(options)
@@ -72,8 +87,12 @@ def load_settings(options: Mapping[str, object], env: Mapping[str, str]) -> Sett
     value = {name: _value(option, options, env, config) for name, option in BY_NAME.items()}
     policy = RetryPolicy(retries=value["retries"], timeout=value["timeout"], backoff=value["backoff"],
                          backoff_max=value["backoff-max"])
+    for name in ("timeout", "backoff", "backoff-max"):  # nan passes every comparison below; inf never ends
+        if not math.isfinite(value[name]):
+            raise ConfigError(f"{name} = {value[name]}: must be a finite number of seconds")
     if policy.retries < 0 or policy.timeout <= 0 or policy.backoff < 0 or policy.backoff_max < 0:
         raise ConfigError("retries and backoff must be 0 or more, and the timeout more than 0")
+    _inside_project(value["generic-files"], root)
     # a dist named as an option is relative to where the user stands; one in pyproject, to the project
     dist = Path(str(options["dist"])).resolve() if options.get("dist") else root / str(value["dist"])
     project = value["project"]

@@ -38,12 +38,17 @@ class Target(ABC):
         """The sha256 of the file the server holds under ``item``'s name now, ``None`` when it holds none."""
 
     @abstractmethod
-    def upload(self, item: Item) -> str | None:
-        """Send one item (raising :class:`RegistryError` with one line); the sha256 the server's answer names."""
+    def upload(self, item: Item) -> None:
+        """Send one item (raising :class:`RegistryError` with one line)."""
 
-    def verify(self, item: Item, answer: str | None) -> str:
-        """The sha256 the server holds after the upload: the one its answer named, else read back."""
-        return (answer or self.remote_sha256(item) or "").lower()
+    def verify(self, item: Item) -> str:
+        """The sha256 of what the server holds after the upload, from a request of its own.
+
+        Never the upload's answer: a server (or a proxy) can answer "stored, sha256 X" about bytes it altered or
+        never stored.  "Verified" means the server's own bytes were read back and hashed (or, where the server
+        computes a checksum of what it stored, that checksum was fetched by a separate request).
+        """
+        return (self.remote_sha256(item) or "").lower()
 
     def allows_overwrite(self) -> bool:
         """Whether a file of the same name with other content may be replaced (else it is a conflict)."""

@@ -53,10 +53,16 @@ class Generic(Target):
                     path.stat().st_size, sha256_file(path))
 
     def remote_sha256(self, item: Item) -> str | None:
-        return self._client().generic_sha256(item.package, item.version, item.name)
+        """GitLab's own checksum of what it stored (``X-Checksum-SHA256``), enough to compare before sending."""
+        return self._client().generic_sha256(item.package, item.version, item.name, size=item.size)
 
-    def upload(self, item: Item) -> str | None:
-        return self._client().generic_upload(item.path, item.package, item.version, item.name, item.sha256)
+    def upload(self, item: Item) -> None:
+        self._client().generic_upload(item.path, item.package, item.version, item.name, item.sha256)
+
+    def verify(self, item: Item) -> str:
+        """The bytes served by a separate GET, hashed: the upload's answer is no evidence."""
+        return self._client().generic_sha256(item.package, item.version, item.name, size=item.size,
+                                             read_back=True) or ""
 
     def allows_overwrite(self) -> bool:
         return self.context.settings.allow_generic_overwrite

@@ -1,8 +1,9 @@
 """The project's PyPI registry: the wheel and the sdist, each with the upload form twine would send.
 
 A file name under a version is immutable there (as on pypi.org), so other content under a published name is
-always a conflict.  What the registry holds is read from its simple index, once per run for the check and
-afresh after each upload: the index, not the upload's answer, is what pip will be served.
+always a conflict.  The index's ``#sha256=`` is only the digest the uploader sent (GitLab records the client's),
+so what the registry holds is the file the index links to, downloaded and hashed: for the check (index read once
+per run) and afresh after each upload.  That is what pip will be served.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class PyPI(Target):
 
     def __init__(self, name: str, context: RunContext):
         super().__init__(name, context)
-        self._indexes: dict[str, dict[str, str]] = {}  # distribution -> {file name: sha256}, as first read
+        self._indexes: dict[str, dict[str, str]] = {}  # distribution -> {file name: link}, as first read
 
     def _client(self) -> GitLabClient:
         return self.context.gitlab()
@@ -43,15 +44,18 @@ class PyPI(Target):
 
     def remote_sha256(self, item: Item) -> str | None:
         if item.package not in self._indexes:
-            self._indexes[item.package] = self._client().pypi_files(item.package)
-        return self._indexes[item.package].get(item.name)
+            self._indexes[item.package] = self._client().pypi_links(item.package)
+        return self._served(item, self._indexes[item.package])
 
-    def upload(self, item: Item) -> str | None:
+    def upload(self, item: Item) -> None:
         self._client().pypi_upload(item.path, item.data, item.package, item.sha256)
-        return None  # the answer names no sha256
 
-    def verify(self, item: Item, answer: str | None) -> str:
-        return self._client().pypi_files(item.package).get(item.name, "")
+    def verify(self, item: Item) -> str:
+        return self._served(item, self._client().pypi_links(item.package)) or ""
+
+    def _served(self, item: Item, links: dict[str, str]) -> str | None:
+        url = links.get(item.name)
+        return None if url is None else self._client().pypi_served_sha256(url, item.name, item.size)
 
 
 TARGET = PyPI
