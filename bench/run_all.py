@@ -20,6 +20,20 @@ from common import PYTHON, ROOT, machine_line, progress
 
 BENCH = ROOT / "bench"
 RELIABILITY_TESTS = ["tests/test_reliability.py", "tests/test_runner.py", "tests/test_hook_plan.py"]
+# Adversarial scenarios, each a row: what was done to us -> the tests (node ids, substring) that do it.
+SCENARIOS = [
+    ("a byte flipped in transit, PyPI and generic (upload answered OK)", "-flip]"),
+    ("an answer whose body never ends, PyPI and generic", "-endless]"),
+    ("an answer dripping a byte every 0.3 s, PyPI and generic", "-drip]"),
+    ("a 400 with a 50 MB message, PyPI and generic", "-huge-error]"),
+    ("training killed (kill -9) once weights are staged, then a normal build",
+     "test_reliability.py::test_kill_9_during_training"),
+    ("weights swapped and the lock made to agree; model.json disagrees",
+     "test_hook_plan.py::test_a_record_the_runtime_trusts_must_describe_the_weights"),
+    ("a FIFO named or globbed as an image", "test_runner.py::test_a_fifo_is_skipped_on_one_line_not_waited_on"),
+    ("a 24 MP photo and scan (reduced right after decoding)",
+     "test_runner.py::test_a_huge_photo_is_reduced_right_after_decoding"),
+]
 
 
 def run_script(name, *args):
@@ -45,13 +59,20 @@ def reliability_counts():
     result = subprocess.run([PYTHON, "-m", "pytest", "-rN", "--no-header", "-p", "no:cacheprovider", "-v",
                              *RELIABILITY_TESTS], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     rows = {}
-    for module, outcome in re.findall(r"^(tests/\S+?\.py)::\S+ (PASSED|FAILED|ERROR|SKIPPED|XFAIL)", result.stdout, re.M):
-        counts = rows.setdefault(module, {"PASSED": 0, "FAILED": 0, "ERROR": 0, "SKIPPED": 0, "XFAIL": 0})
+    outcomes = re.findall(r"^(tests/(\S+?\.py)::\S+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL)", result.stdout, re.M)
+    for _, module, outcome in outcomes:
+        counts = rows.setdefault(f"tests/{module}", {"PASSED": 0, "FAILED": 0, "ERROR": 0, "SKIPPED": 0, "XFAIL": 0})
         counts[outcome] += 1
     table = ["| test module | passed | failed | skipped/xfail |", "| --- | --- | --- | --- |"]
     table += [f"| {m} | {c['PASSED']} | {c['FAILED'] + c['ERROR']} | {c['SKIPPED'] + c['XFAIL']} |"
               for m, c in sorted(rows.items())]
-    return "## Reliability matrix (test counts)\n\n" + "\n".join(table)
+    scenarios = ["| scenario | tests | passed |", "| --- | --- | --- |"]
+    for label, node in SCENARIOS:
+        found = [outcome for test, _, outcome in outcomes if node in test]
+        scenarios.append(f"| {label} | {len(found)} | {found.count('PASSED')} |")
+    return ("## Reliability matrix (test counts)\n\n" + "\n".join(table)
+            + "\n\nAdversarial scenarios (each a test that failed on the code before the fix):\n\n"
+            + "\n".join(scenarios))
 
 
 def main(argv=None):

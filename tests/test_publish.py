@@ -739,6 +739,12 @@ def test_a_target_of_the_projects_own_publishes_through_the_command_without_gitl
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("| identical") == 2 and "| published" not in again.stdout
     assert f"{WHEEL}: identical file already in the folder_target:FolderTarget registry, skipped" in again.stderr
+    # A target's own I/O failure is a failed row and advice, not "internal error": the run stops as for a registry.
+    shutil.rmtree(project / "published")
+    (project / "published").write_text("a file where the folder should be")
+    blocked = publish("--registry", "folder_target:FolderTarget")
+    assert blocked.returncode == 1 and "internal error" not in blocked.stderr and "Traceback" not in blocked.stderr
+    assert re.search(r"\| failed +\| .*published", blocked.stdout) and "| not sent" in blocked.stdout, blocked.stdout
 
 
 class _HatchApp:
@@ -746,6 +752,14 @@ class _HatchApp:
 
     def abort(self, text: str = "", code: int = 1) -> None:
         raise SystemExit(code)
+
+
+def test_a_bare_hatch_switch_turns_it_on():
+    """`hatch publish -o dry-run` (no `=value`) hands the publisher an empty string: on, never silently off."""
+    from hatch_mlbundle.publish.options import BY_NAME, coerce
+
+    assert coerce(BY_NAME["dry-run"], "", "-o dry-run") is True
+    assert coerce(BY_NAME["dry-run"], "no", "-o dry-run") is False
 
 
 def test_the_hatch_publisher_and_the_command_line_load_equal_settings(project, monkeypatch, capfd):

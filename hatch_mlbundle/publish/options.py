@@ -17,7 +17,8 @@ from .targets import builtin_names
 
 _POLICY = RetryPolicy()
 _ENV_PREFIX = "MLBUNDLE_PUBLISH"
-_TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no", "")
+# `hatch publish -o dry-run` (a bare switch) arrives as "": on, as the flag would be, never silently off
+_TRUE, _FALSE = ("1", "true", "yes", ""), ("0", "false", "no")
 # how a value of each kind is described when it has the wrong type
 KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list of strings"}
 

@@ -61,6 +61,8 @@ def upload_all(items: list[Item]) -> None:
             held = item.target.verify(item)
         except RegistryError as exc:
             item.result, item.detail = "failed", str(exc)
+        except OSError as exc:  # a target that writes files (a folder, a mount): a failed row, not a crash
+            item.result, item.detail = "failed", f"{item.name}: {exc.strerror or exc}: {exc.filename or item.url}"
         else:
             if held == item.sha256:
                 item.result = "published"
