@@ -167,7 +167,8 @@ def test_the_publish_run_knows_no_target_by_name(graph):
     """publish -> targets -> GitLab client: the plan, the run and the report go through the Target interface."""
     core = ["hatch_mlbundle.publish.plan", "hatch_mlbundle.publish.run", "hatch_mlbundle.publish.report"]
     named = ["hatch_mlbundle.publish.targets.pypi", "hatch_mlbundle.publish.targets.generic",
-             "hatch_mlbundle.gitlab.client", "hatch_mlbundle.gitlab.session"]
+             "hatch_mlbundle.gitlab.client", "hatch_mlbundle.gitlab.session", "hatch_mlbundle.gitlab.generic",
+             "hatch_mlbundle.gitlab.pypi"]
     assert [module for module in core if graph[module] & set(named)] == []
     for module in core:
         source = (ROOT / (module.replace(".", "/") + ".py")).read_text()
