@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import http.server
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -355,3 +358,49 @@ def answer(status: int, body: dict | None = None, **headers: str) -> requests.Re
 def test_answers_gitlab_gives_become_one_line_saying_what_to_do(response, writing, expected):
     error = explain(response, target="f.whl", project="group/mnist", credentials=JOB_CREDENTIALS, writing=writing)
     assert str(error).startswith(expected)
+
+
+class _OddIndex(http.server.BaseHTTPRequestHandler):
+    """A PyPI versions page served the way some servers and proxies do: gzipped when the client accepts it, or
+    headers and six bytes, then a stall longer than the client's timeout."""
+
+    PAGE = b'<a href="x-1.0-py3-none-any.whl#sha256=' + b"a" * 64 + b'">x-1.0-py3-none-any.whl</a>'
+
+    def do_GET(self):
+        body = self.PAGE
+        self.send_response(200)
+        if self.server.mode == "gzip" and "gzip" in self.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body)
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.server.mode == "stall":
+            self.wfile.write(body[:6])
+            self.wfile.flush()
+            time.sleep(2.5)
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("mode", ["gzip", "stall"])
+def test_a_compressed_or_stalled_index_page_is_read_or_retried_not_misread(mode):
+    """gzip: the body is read raw (capped, hashed), so the client asks for it uncompressed; it parsed as empty.
+    stall: urllib3's own ReadTimeoutError on a raw read escaped the retries as an 'internal error'."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OddIndex)
+    server.mode = mode
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = GitLabClient(f"http://127.0.0.1:{server.server_address[1]}/api/v4", "1", Credentials("none", "no token"),
+                          policy=RetryPolicy(retries=1, backoff=0, timeout=1))
+    try:
+        if mode == "gzip":
+            assert client.pypi_files("x") == {"x-1.0-py3-none-any.whl": "a" * 64}
+        else:
+            with pytest.raises(RegistryError, match=r"reading x \(PyPI index\): the answer from 127.0.0.1:\d+ "
+                                                    r"stalled \(stalled after 6 bytes\) on all 2 attempts"):
+                client.pypi_files("x")
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()

@@ -408,6 +408,7 @@ def test_a_post_that_landed_but_answered_500_is_not_uploaded_again(local_gitlab,
     ('generic-files = ["/etc/hostname"]', {}, "generic-files entry '/etc/hostname' is outside the project"),
     ('generic-files = ["../project/INSTRUCTION.md", "../outside.txt"]', {},
      "generic-files entry '../outside.txt' is outside the project"),
+    (None, {"MLBUNDLE_PUBLISH_RETRIES": "1000000000"}, "retries=1000000000 is more than 100"),  # was an OverflowError
 ])
 def test_configuration_mistakes_are_one_line_and_exit_2(local_gitlab, project, capfd, change, env_change, expected):
     gl = local_gitlab

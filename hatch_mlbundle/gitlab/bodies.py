@@ -8,10 +8,12 @@ file it asked for can be), within ``timeout`` plus the time the limit takes at :
 
 from __future__ import annotations
 
+import http.client
 import time
 from typing import Iterator
 
 import requests
+import urllib3
 
 ANSWER_LIMIT = 64 << 10  # a JSON answer or an error text: GitLab's are well under 1 KiB
 INDEX_LIMIT = 4 << 20  # a PEP 503 versions page: ~300 bytes a file, so some 13,000 files
@@ -40,7 +42,7 @@ class Body:
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
-            piece = self.response.raw.read1(min(_PIECE, self.limit + 1 - self.size))
+            piece = self._read(min(_PIECE, self.limit + 1 - self.size))
             if time.monotonic() > self.deadline:
                 self.response.close()
                 raise BodyTimeout(f"{self.size} bytes in {time.monotonic() - self.started:.1f} s",
@@ -55,6 +57,18 @@ class Body:
                 self.response.close()  # the rest is never read: the connection cannot be reused
                 return
             yield piece
+
+    def _read(self, size: int) -> bytes:
+        """One socket read; urllib3's own failures, raised on raw reads, as the requests errors the session
+        retries (a server that stalls mid-body past the timeout, or drops the connection)."""
+        try:
+            return self.response.raw.read1(size)
+        except urllib3.exceptions.ReadTimeoutError:
+            raise BodyTimeout(f"stalled after {self.size} bytes", request=self.response.request,
+                              response=self.response) from None
+        except (urllib3.exceptions.ProtocolError, http.client.IncompleteRead) as exc:
+            raise requests.ConnectionError(f"connection closed mid-body ({type(exc).__name__})",
+                                           request=self.response.request, response=self.response) from None
 
 
 def read_answer(response: requests.Response, limit: int, timeout: float) -> bool:

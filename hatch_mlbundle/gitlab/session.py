@@ -35,7 +35,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, retry_after: str | None = None) -> float:
         """Equal jitter: half the exponential step for sure, half at random, so parallel jobs spread out."""
-        step = min(self.backoff_max, self.backoff * 2 ** (attempt - 1))
+        step = min(self.backoff_max, self.backoff * 2 ** min(attempt - 1, 60))  # 2**60: the cap long passed
         if retry_after and retry_after.isdigit():  # a 429/503 may say how long; never wait past the cap
             step = min(self.backoff_max, max(step, float(retry_after)))
         return step / 2 + random.uniform(0, step / 2)
@@ -71,6 +71,9 @@ class RegistrySession:
         for scheme in ("https://", "http://"):
             self.http.mount(scheme, _LargeBlockAdapter())
         self.http.headers["User-Agent"] = f"hatch-mlbundle {self.http.headers['User-Agent']}"
+        # Bodies are read raw (bodies.Body: capped, hashed as they come), so ask for them uncompressed: a
+        # gzipped index page or error would otherwise be parsed as bytes nobody decoded.
+        self.http.headers["Accept-Encoding"] = "identity"
 
     def close(self) -> None:
         self.http.close()

@@ -25,6 +25,7 @@ else:  # pragma: no cover - hatchling brings tomli on older Pythons
     import tomli as tomllib
 
 __all__ = ["Settings", "load_settings", "read_config"]
+MAX_RETRIES = 100  # more is not patience: a registry failing that often is down
 _KEYS = {option.key: option for option in OPTIONS if option.key}
 
 
@@ -92,6 +93,9 @@ def load_settings(options: Mapping[str, object], env: Mapping[str, str]) -> Sett
             raise ConfigError(f"{name} = {value[name]}: must be a finite number of seconds")
     if policy.retries < 0 or policy.timeout <= 0 or policy.backoff < 0 or policy.backoff_max < 0:
         raise ConfigError("retries and backoff must be 0 or more, and the timeout more than 0")
+    if policy.retries > MAX_RETRIES:
+        raise ConfigError(f"retries={policy.retries} is more than {MAX_RETRIES}; a registry that fails that often "
+                          "is down: run again later")
     _inside_project(value["generic-files"], root)
     # a dist named as an option is relative to where the user stands; one in pyproject, to the project
     dist = Path(str(options["dist"])).resolve() if options.get("dist") else root / str(value["dist"])
