@@ -318,8 +318,10 @@ def test_a_huge_photo_is_reduced_right_after_decoding(tmp_path):
 
     page = Image.new("RGB", (6000, 4000), "white")
     page.paste(Image.new("RGB", (120, 1400), "black"), (2900, 1300))  # a thick "1" in the middle
-    for name in ("photo.jpg", "scan.png"):
-        page.save(tmp_path / name)
+    pages = {"photo.jpg": page, "scan.png": page, "palette.png": page.convert("P"), "fax.tif": page.convert("1"),
+             "deep.png": page.convert("L").point(lambda v: v * 257, "I").convert("I;16")}
+    for name, picture in pages.items():  # reduce() refuses modes P, 1 and I;16: they are converted first
+        picture.save(tmp_path / name)
         opened = open_image(tmp_path / name)
         assert opened.width * opened.height <= WORKING_PIXELS and abs(opened.width / opened.height - 1.5) < 0.01
         field = field_of(tmp_path / name)

@@ -125,3 +125,21 @@ def test_run_mnist_classifies_without_importing_torchvision(mode_corpus, tmp_pat
     imported = [line.rsplit("|", 1)[-1].strip() for line in lines if line.startswith("import time:")]
     assert "mnist_model.runner" in imported  # the check looks at the right process
     assert not [name for name in imported if name.split(".")[0] == "torchvision"]
+
+
+def test_standalone_never_packages_a_tampered_model_under_fresh_checksums(tmp_path):
+    """It used to copy whatever was there and write a new SHA256SUMS over it: a tampered file came out 'verified'."""
+    weights = tmp_path / "weights"
+    shutil.copytree(WEIGHTS.parent, weights, ignore=shutil.ignore_patterns("*.lock"))
+    good = run([PYTHON, "-m", "mnist_model", "standalone", "--weights", weights / "model.onnx", "--out",
+                tmp_path / "good"], env=PACKAGE_ENV)
+    assert good.returncode == 0, good.stderr
+    # --weights may name either file; each lands under its own name
+    assert (tmp_path / "good" / "model.pth").read_bytes() == (weights / "model.pth").read_bytes()
+    assert (tmp_path / "good" / "model.onnx").read_bytes() == (weights / "model.onnx").read_bytes()
+    flip_byte(weights / "model.onnx")
+    bad = run([PYTHON, "-m", "mnist_model", "standalone", "--weights", weights / "model.pth", "--out",
+               tmp_path / "bad"], env=PACKAGE_ENV)
+    assert bad.returncode == 1 and not (tmp_path / "bad" / "SHA256SUMS").exists()
+    [line] = bad.stderr.strip().splitlines()
+    assert line.startswith("mnist-model: ") and "model.onnx: sha256" in line and "does not match" in line

@@ -77,16 +77,19 @@ def run(args):
     elif args.command == "standalone":
         from .standalone import render
 
-        from .checksums import sha256_file
+        from .checksums import check_file, sha256_file
 
+        # --weights names the state_dict or the ONNX file; the other one beside it comes along when it is there.
+        weights = (args.weights or DEFAULT_WEIGHTS).with_suffix(".pth")
+        sources = {"model.onnx": weights.with_suffix(".onnx"), "model.pth": weights}
+        sources = {name: path for name, path in sources.items() if path.is_file() or name == "model.pth"}
+        for path in sources.values():
+            check_file(path)  # a file that differs from its record must not leave here with a fresh SHA256SUMS
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "run_mnist.py").write_text(render(), encoding="utf-8")
-        weights = args.weights or DEFAULT_WEIGHTS
-        shutil.copyfile(weights, args.out / "model.pth")
-        names = ["model.pth", "run_mnist.py"]
-        if weights.with_suffix(".onnx").is_file():
-            shutil.copyfile(weights.with_suffix(".onnx"), args.out / "model.onnx")
-            names.insert(0, "model.onnx")
+        for name, path in sources.items():
+            shutil.copyfile(path, args.out / name)
+        names = [*sources, "run_mnist.py"]
         # run_mnist.py checks model.onnx / model.pth against this before loading them.
         sums = "".join(f"{sha256_file(args.out / name)}  {name}\n" for name in names)
         (args.out / "SHA256SUMS").write_text(sums)

@@ -23,7 +23,7 @@ from .inference import load_model
 from .network import normalise
 from .onnx_backend import INPUT_NAME, OUTPUT_NAME
 
-OPSET = 18  # onnxruntime >= 1.14 runs it; changing it changes the file, so it is retrained-for (sources)
+OPSET = 18  # IR version 10 (onnx >= 1.16): onnxruntime >= 1.18 runs it; changing it changes the file, so it is retrained-for (sources)
 
 
 INTERFACE = (f"Input {INPUT_NAME}: uint8 [batch, 28, 28], white digit on black, centred as MNIST. "

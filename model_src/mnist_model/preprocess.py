@@ -18,6 +18,9 @@ MAX_PIXELS = 40_000_000  # larger is refused: a decompression bomb costs GBs to 
 # filter: thin strokes stay, as gray), and a JPEG is decoded at that scale directly, so a 40 MP photo
 # never costs more than one decoded copy of itself.
 WORKING_PIXELS = 4_000_000
+# mode -> what it becomes before reduce(): a palette keeps its transparency, 16-bit keeps its range
+REDUCE_FIRST = {"1": lambda img: "L", "P": lambda img: "RGBA" if "transparency" in img.info else "RGB",
+                "I;16": lambda img: "I", "I;16L": lambda img: "I", "I;16B": lambda img: "I", "I;16N": lambda img: "I"}
 INK_FRACTION = 0.1  # pixels fainter than this share of the ink range are background
 
 
@@ -46,6 +49,8 @@ def open_image(path):
                     img.draft(img.mode, (int(width * scale), int(height * scale)))
                 img.load()
                 factor = math.ceil(math.sqrt(img.width * img.height / WORKING_PIXELS))
+                if factor > 1 and img.mode in REDUCE_FIRST:  # reduce() refuses these modes
+                    img = img.convert(REDUCE_FIRST[img.mode](img))
                 return img.reduce(factor) if factor > 1 else img
     except ImageError:
         raise

@@ -17,7 +17,7 @@ HEADER = '''#!/usr/bin/env python3
 """run_mnist.py: classify handwritten digits with the MNIST network.
 
     pip install onnxruntime numpy pillow    # for model.onnx (or: pip install -r requirements.txt)
-    pip install torch pillow                # for model.pth, the tutorial's way
+    pip install torch numpy pillow          # for model.pth, the tutorial's way
     python run_mnist.py --image 'digits/*.png'
 
 Runs model.onnx (onnxruntime) or model.pth (torch, loaded with weights_only=True) from beside this file,
@@ -39,7 +39,7 @@ def _torch_backend():
 GLUE = '''
 
 # ---- this file holds every module: the backends are here, not imported --------
-INSTALL_HINTS = {"onnx": "pip install onnxruntime numpy pillow", "torch": "pip install torch pillow"}
+INSTALL_HINTS = {"onnx": "pip install onnxruntime numpy pillow", "torch": "pip install torch numpy pillow"}
 
 
 def backend_module(backend):
