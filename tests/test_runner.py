@@ -302,7 +302,7 @@ def test_a_fifo_is_skipped_on_one_line_not_waited_on(mode_corpus, tmp_path):
     pictures.mkdir()
     shutil.copy(directory / "L-white-on-black-28_4.png", pictures / "four.png")
     os.mkfifo(pictures / "pipe.png")
-    for args in ([pictures / "pipe.png", pictures / "four.png"], ["--image", str(pictures / "*.png")]):
+    for args in ([pictures / "pipe.png", pictures / "four.png"], ["--image", str(pictures / "*.png")], [pictures]):
         from helpers import run
 
         result = run([PYTHON, "-m", "mnist_model.cli", *args], cwd=tmp_path, env=PACKAGE_ENV, timeout=60)

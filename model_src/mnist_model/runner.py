@@ -41,7 +41,8 @@ def expand(pattern):
     """Files named by one argument: a file, a directory's images, or a glob's matches."""
     path = Path(pattern)
     if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        # not only regular files: a pipe named like an image is reported on its own line, not dropped in silence
+        found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
         if not found:
             raise ImageError(f"directory has no images ({', '.join(IMAGE_SUFFIXES[:4])}, ...)")
         return [str(p) for p in found]
