@@ -36,6 +36,8 @@ VERSION = "0.3.1"
 WHEEL = f"tiny_model-{VERSION}-py3-none-any.whl"
 SDIST = f"tiny_model-{VERSION}.tar.gz"
 GENERIC = ["model.pth", "model_card.json", "run_tiny.py", "INSTRUCTION.md", "requirements.txt", WHEEL, "SHA256SUMS"]
+# Kept on purpose beside test_localgitlab_clients.py's template (`duplicates` pairs their first lines): this one
+# carries the full metadata the publisher must forward; that one, the least a client needs to upload.
 PYPROJECT = f"""\
 [build-system]
 requires = ["hatchling"]
