@@ -49,13 +49,18 @@ def clean_orphaned_staging() -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs; a zombie (killed, not yet reaped: a container's init may never reap) is gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc: trust kill()
+        return True
 
 
 def train(config: BundleConfig, plan: Plan, display: Any) -> dict[str, Any]:
