@@ -59,7 +59,9 @@ def reliability_counts():
     result = subprocess.run([PYTHON, "-m", "pytest", "-rN", "--no-header", "-p", "no:cacheprovider", "-v",
                              *RELIABILITY_TESTS], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     rows = {}
-    outcomes = re.findall(r"^(tests/(\S+?\.py)::\S+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL)", result.stdout, re.M)
+    # a parametrized id may hold spaces: the outcome is the last word before the progress column
+    outcomes = re.findall(r"^(tests/(\S+?\.py)::.*) (PASSED|FAILED|ERROR|SKIPPED|XFAIL)(?: +\[ *\d+%\])?$",
+                          result.stdout, re.M)
     for _, module, outcome in outcomes:
         counts = rows.setdefault(f"tests/{module}", {"PASSED": 0, "FAILED": 0, "ERROR": 0, "SKIPPED": 0, "XFAIL": 0})
         counts[outcome] += 1
