@@ -51,7 +51,7 @@ def test_the_wheel_requires_onnxruntime_numpy_pillow_and_keeps_torch_in_extras(w
         metadata = archive.read("mnist_model-1.0.0.dist-info/METADATA").decode()
         assert "mnist_model/weights/model.onnx" in archive.namelist()
     requires = [line.split(": ", 1)[1] for line in metadata.splitlines() if line.startswith("Requires-Dist: ")]
-    assert sorted(r for r in requires if "extra ==" not in r) == ["numpy>=1.23", "onnxruntime>=1.17", "pillow>=9.1"]
+    assert sorted(r for r in requires if "extra ==" not in r) == ["numpy>=1.23", "onnxruntime>=1.18", "pillow>=9.1"]
     assert "torch>=2.1; extra == 'torch'" in requires and "onnx>=1.16; extra == 'train'" in requires
 
 
@@ -107,4 +107,4 @@ def test_the_raw_files_run_with_onnxruntime_alone(venv, digits, tmp_path):
     os.unlink(tmp_path / "model.onnx")
     result = run([venv_bin(venv, "python"), "run_mnist.py", str(digits[0][0])], cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stderr == "run_mnist.py: the torch backend needs torch, not installed here: pip install torch pillow\n"
+    assert result.stderr == "run_mnist.py: the torch backend needs torch, not installed here: pip install torch numpy pillow\n"
