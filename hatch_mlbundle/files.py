@@ -8,6 +8,7 @@ Kept on purpose outside it: the model package's own `sha256_file` and `replace_a
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -33,6 +34,18 @@ def file_digests(path: str | os.PathLike, algorithms: tuple[str, ...] = ("sha256
 
 
 def sha256_file(path: str | os.PathLike) -> str:
+    """The file's sha256, read once per version of the file in this process.
+
+    A build asks for the same weights' digest several times (the lock's check, the verification key, the
+    records); weights can be gigabytes. The cache key is what any change to the file changes: its inode,
+    size and ctime, which nobody can set back (mtime can be).
+    """
+    stat = os.stat(path)
+    return _sha256_of_version(os.path.realpath(path), stat.st_ino, stat.st_size, stat.st_ctime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256_of_version(path: str, inode: int, size: int, ctime_ns: int) -> str:
     return file_digests(path)["sha256"]
 
 

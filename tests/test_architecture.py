@@ -175,3 +175,4 @@ def test_the_publish_run_knows_no_target_by_name(graph):
         assert '"pypi"' not in source and '"generic"' not in source, module
     # a built-in target is one module that uses the client; the client knows nothing of what it publishes
     assert {"hatch_mlbundle.gitlab"} & graph["hatch_mlbundle.publish.targets.pypi"]
+

@@ -271,3 +271,19 @@ def test_an_auto_build_records_a_fresh_verification_and_a_verify_build_does_not(
     assert "mlbundle: recorded this verification in model_src/mnist_model/weights/mlbundle.lock" in display.lines
     assert make_plan(config).action == REUSE
     assert read_lock(project / LOCK)["verification"]["metrics"]["accuracy"] >= 0.98
+
+
+def test_a_file_is_hashed_once_per_version(tmp_path, monkeypatch):
+    """The build asks for the weights' sha256 several times; it reads them once, and again only if they change."""
+    from hatch_mlbundle import files
+
+    reads = []
+    real = files.file_digests
+    monkeypatch.setattr(files, "file_digests", lambda path, *a: reads.append(path) or real(path, *a))
+    weights = tmp_path / "model.pth"
+    weights.write_bytes(b"one")
+    first = files.sha256_file(weights)
+    assert files.sha256_file(weights) == first and len(reads) == 1
+    (tmp_path / "new.pth").write_bytes(b"two")
+    os.replace(tmp_path / "new.pth", weights)  # how training puts weights in place: another inode
+    assert files.sha256_file(weights) != first and len(reads) == 2
