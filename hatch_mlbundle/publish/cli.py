@@ -17,12 +17,14 @@ import traceback
 from typing import Iterator, Mapping, Sequence
 
 from ..gitlab import ConfigError, Redactor, RegistryError, redacted_output
+from . import notify
 from .context import RunContext
 from .options import BY_NAME, parse_argv, secret_flags
 from .run import publish
 from .settings import Settings, load_settings
 
 _TOKEN_VARIABLES = ("CI_JOB_TOKEN", "GITLAB_TOKEN", "GITLAB_DEPLOY_TOKEN")
+_URLS = "notify-urls"  # a secret option that is URLs, secrets in their parts
 
 
 def _argv_secrets(argv: Sequence[str]) -> list[str]:
@@ -36,11 +38,14 @@ def _argv_secrets(argv: Sequence[str]) -> list[str]:
 
 
 def _option_secrets(options: Mapping[str, object]) -> list[str]:
-    return [str(value) for name, value in options.items() if name in BY_NAME and BY_NAME[name].secret and value]
+    found = [str(value) for name, value in options.items()
+             if name in BY_NAME and BY_NAME[name].secret and value and name != _URLS]
+    return found + notify.secret_forms(notify.split_urls(options.get(_URLS) or ()))
 
 
 def _env_secrets(env: Mapping[str, str]) -> list[str]:
-    return [env.get(name, "") for name in _TOKEN_VARIABLES]
+    urls = notify.split_urls(env.get(notify.ENV, ""))  # and every token or password inside them
+    return [env.get(name, "") for name in _TOKEN_VARIABLES] + notify.secret_forms(urls)
 
 
 class _Terminated(BaseException):

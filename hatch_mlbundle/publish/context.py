@@ -38,6 +38,8 @@ class Settings:
     token: str | None = field(default=None, repr=False)
     deploy_user: str | None = None
     deploy_token: str | None = field(default=None, repr=False)
+    notify_urls: tuple[str, ...] = field(default=(), repr=False)  # apprise URLs: they hold webhook secrets
+    notify_dev: bool = False  # dev builds notify too
 
 
 class RunContext:

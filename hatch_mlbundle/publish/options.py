@@ -75,6 +75,10 @@ OPTIONS: tuple[Option, ...] = (
            "MLBUNDLE_PUBLISH_BACKOFF", "backoff", _POLICY.backoff),
     Option("backoff-max", float, "longest retry delay in seconds (default {default})", (),
            "MLBUNDLE_PUBLISH_BACKOFF_MAX", "backoff-max", _POLICY.backoff_max),
+    Option("notify-urls", list, "apprise URLs to notify after a publish; secret: only from the environment",
+           env="MLBUNDLE_NOTIFY_URLS", default=(), secret=True),
+    Option("notify-dev", bool, "also notify after publishing a dev build (default: releases only)",
+           ("--notify-dev",), "MLBUNDLE_PUBLISH_NOTIFY_DEV", "notify-dev", False),
     Option("dry-run", bool, "print the plan, send nothing that writes", ("--dry-run",), default=False),
     Option("quiet", bool, "no progress bars or per-file lines", ("-q", "--quiet"), default=False),
     Option("verbose", bool, "log every request (tokens are masked)", ("-v", "--verbose"), default=False),
@@ -106,7 +110,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         description="Publish a built wheel and sdist to a GitLab project's PyPI and generic registries.",
         epilog="Token (first found): --token/--deploy-token, GITLAB_DEPLOY_USER+GITLAB_DEPLOY_TOKEN, "
                "GITLAB_TOKEN, CI_JOB_TOKEN. Settings: [tool.mlbundle.publish] in pyproject.toml; "
-               f"{_variables()} override it.")
+               f"{_variables()} override it. Notify after a publish: MLBUNDLE_NOTIFY_URLS, apprise URLs "
+               "(pip install 'hatch-mlbundle[notify]').")
     for option in OPTIONS:
         if not option.flags:
             continue
@@ -123,7 +128,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def _variables() -> str:
     """``MLBUNDLE_PUBLISH_URL/_PROJECT/...``: every variable of the table, the common prefix written once."""
-    names = [option.env for option in OPTIONS if option.env]
+    names = [option.env for option in OPTIONS if option.env and option.env.startswith(_ENV_PREFIX)]
     return "/".join([names[0], *(name[len(_ENV_PREFIX):] for name in names[1:])])
 
 

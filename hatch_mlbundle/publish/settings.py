@@ -15,6 +15,7 @@ from typing import Iterable, Mapping
 
 from ..gitlab import ConfigError, RetryPolicy
 from .context import TABLE, Settings
+from .notify import split_urls
 from .options import BY_NAME, KIND_NAMES, OPTIONS, Option, coerce, given
 from .targets import select
 from .targets.generic import WHEEL_PREFIX
@@ -43,7 +44,8 @@ def read_config(root: Path) -> dict:
         if key not in _KEYS:
             raise ConfigError(f"{TABLE} has an unknown key {key!r}; known keys: {', '.join(sorted(_KEYS))}")
         kind = _KEYS[key].kind
-        valid = isinstance(value, (int, float) if kind is float else kind) and not isinstance(value, bool)
+        is_bool = isinstance(value, bool)  # True is an int too: a bool only for a switch, a switch only a bool
+        valid = isinstance(value, (int, float) if kind is float else kind) and is_bool == (kind is bool)
         if valid and kind is list:
             valid = all(isinstance(item, str) for item in value)
         if not valid:
@@ -106,4 +108,5 @@ def load_settings(options: Mapping[str, object], env: Mapping[str, str]) -> Sett
         generic_files=tuple(value["generic-files"]), policy=policy,
         allow_generic_overwrite=value["allow-generic-overwrite"], dry_run=value["dry-run"], quiet=value["quiet"],
         verbose=value["verbose"], token=value["token"], deploy_user=value["deploy-user"],
-        deploy_token=value["deploy-token"])
+        deploy_token=value["deploy-token"], notify_urls=split_urls(value["notify-urls"]),
+        notify_dev=value["notify-dev"])
