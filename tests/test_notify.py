@@ -126,10 +126,12 @@ def test_canary_secrets_in_the_url_are_printed_nowhere(receiver, capfd, caplog, 
 
 
 def test_the_cli_masks_the_url_secrets_before_anything_runs():
-    env = {notify.ENV: canary_url(8080) + ", mailto://me:CANARY-SECRET-123@example.com"}
+    slack = ("T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7FQ")  # apprise's own example of a Slack URL
+    env = {notify.ENV: canary_url(8080) + ", mailto://me:CANARY-SECRET-123@example.com slack://" + "/".join(slack)}
     redactor = Redactor(cli._env_secrets(env))
-    text = redactor.redact(f"sending to https://127.0.0.1:8080/hook/{CANARIES[1]} as me:{CANARIES[0]}")
-    assert not any(canary in text for canary in CANARIES)
+    text = redactor.redact(f"sending to https://127.0.0.1:8080/hook/{CANARIES[1]} as me:{CANARIES[0]}; "
+                           f"https://hooks.slack.com/services/{'/'.join(slack)}")
+    assert not any(secret in text for secret in CANARIES + slack)
     assert "127.0.0.1:8080/hook" in text  # the host and ordinary words are left readable
 
 

@@ -45,12 +45,13 @@ def secret_forms(urls: Iterable[str]) -> list[str]:
     """Each URL whole, and every part of it that may be a secret, as written and percent-decoded: user and
     password, a host that is no host name (Slack's and Discord's first token), path segments, query values,
     fragment.  The redactor ignores the short ones (ordinary words)."""
-    forms: list[str] = []
+    urls, forms = list(urls), []
     for url in urls:
         forms.append(url)
         try:
             parts = urlsplit(url)
-            host = parts.hostname or ""
+            address = parts.netloc.rpartition("@")[2]
+            host = address.rpartition(":")[0] or address  # as written: .hostname is lower case, a token is not
             pieces = [parts.username or "", parts.password or "", parts.fragment,
                       *parts.path.split("/"), *(value for _, value in parse_qsl(parts.query))]
             if "." not in host and ":" not in host and host not in _PUBLIC_HOSTS:
