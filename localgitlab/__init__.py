@@ -1,6 +1,6 @@
-"""A local GitLab-compatible package registry (generic and PyPI) for tests and for rehearsing a publish.
+"""A local GitLab-compatible package registry (generic and PyPI) and Releases API, for tests and rehearsals.
 
-It follows the contract in the team's gitlab-packages-api notes: GitLab's paths, authentication, status
+It follows the contracts in the team's gitlab-packages-api and gitlab-releases-api notes: GitLab's paths, auth, status
 codes, bodies and duplicate rules, on a real HTTP/1.1 server (werkzeug) over loopback.
 """
 

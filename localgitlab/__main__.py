@@ -28,10 +28,17 @@ def _deploy_token(spec: str) -> tuple[str, str]:
     return user, token
 
 
+def _index_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")) or "://" == url[-3:]:
+        raise argparse.ArgumentTypeError(f"{url!r} is not an http(s) URL of a simple index, for example "
+                                         "https://pypi.org/simple")
+    return url
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m localgitlab",
-        description="Serve GitLab's generic and PyPI package registries on 127.0.0.1. Every token given is a "
+        description="Serve GitLab's generic and PyPI package registries and Releases API on 127.0.0.1. Every token is a "
                     "Developer of every project (a deploy token has read and write package scopes).")
     parser.add_argument("--port", type=int, default=8929, help="port to listen on, 0 for any free one (default 8929)")
     parser.add_argument("--storage", default="./.registry", help="directory that keeps the packages (default ./.registry)")
@@ -41,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--job-token", help="a CI job token to accept")
     parser.add_argument("--deploy-token", type=_deploy_token, metavar="USER:TOKEN", help="a deploy token to accept")
     parser.add_argument("--public", action="store_true", help="make the projects public (anonymous reads work)")
+    parser.add_argument("--pypi-forward", metavar="URL", type=_index_url,
+                        help="forward PyPI index misses to this simple index, as GitLab does to pypi.org "
+                             "(e.g. https://pypi.org/simple); off by default")
     parser.add_argument("--no-generic-duplicates", action="store_true",
                         help="refuse a generic file name that a package already has (GitLab allows it by default)")
     return parser
@@ -50,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
-        registry = LocalGitLab(args.storage, port=args.port)
+        registry = LocalGitLab(args.storage, port=args.port, pypi_forward=args.pypi_forward)
         registry.start()
     except OSError as error:
         print(f"localgitlab: cannot serve on 127.0.0.1:{args.port} with storage {args.storage}: "
@@ -71,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     for project_id, path in args.project:
         print(f"  project {project_id} ({path}): PyPI index "
               f"{registry.api_url}/projects/{project_id}/packages/pypi/simple")
+    if args.pypi_forward:
+        print(f"  PyPI names a project does not have are redirected to {args.pypi_forward}")
     print("Press Ctrl-C to stop.", flush=True)
 
     stop = threading.Event()

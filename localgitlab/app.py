@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
-from . import generic, pypi
+from . import generic, pypi, releases, releases_links
 from .auth import InvalidToken
 from .context import Call, Registry, Route
 from .faults import Fault, body_pieces
@@ -17,7 +17,7 @@ from .transport import ResetConnection, redact
 
 log = logging.getLogger("localgitlab")
 
-ROUTES: list[Route] = [*generic.ROUTES, *pypi.ROUTES]
+ROUTES: list[Route] = [*generic.ROUTES, *pypi.ROUTES, *releases.ROUTES, *releases_links.ROUTES]
 
 
 class App:

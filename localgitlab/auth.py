@@ -26,6 +26,9 @@ DEPLOY_SCOPES = ("read_package_registry", "write_package_registry")
 JOB_TOKEN_IN_REQUEST = frozenset({"request"})
 JOB_TOKEN_IN_BASIC = frozenset({"basic"})
 JOB_TOKEN_ANYWHERE = JOB_TOKEN_IN_REQUEST | JOB_TOKEN_IN_BASIC
+# The Releases API's routes: `job_token_allowed: true` without `deploy_token_allowed` or Basic auth, so a job
+# token is read from JOB-TOKEN, job_token, token or Bearer, and a deploy token or Basic auth is not read at all.
+JOB_TOKEN_API = frozenset({"request", "token_param", "no_package_auth"})
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,11 @@ class Tokens:
         basic = auth if auth is not None and auth.type == "basic" else None
         bearer = auth.token if auth is not None and auth.type == "bearer" else None
         deploy, job, personal = self._tables[DEPLOY], self._tables[JOB], self._tables[PERSONAL]
+        if "no_package_auth" in job_token_where:
+            basic = None
 
         # 1. Deploy token, from its header or as a Basic password with any user name; unknown = anonymous.
-        if request.headers.get("Deploy-Token") in deploy:
+        if "no_package_auth" not in job_token_where and request.headers.get("Deploy-Token") in deploy:
             return self._found(DEPLOY, request.headers["Deploy-Token"], "header")
         if basic is not None and basic.password in deploy:
             return self._found(DEPLOY, basic.password, "basic")
@@ -113,9 +118,11 @@ class Tokens:
             # 5. Job token in Basic auth, only as gitlab-ci-token and only where the route allows it.
             if basic.username == JOB_TOKEN_BASIC_USER and "basic" in job_token_where:
                 return self._found(JOB, basic.password or "", "basic")
-        # 6. Job token from the JOB-TOKEN header or job_token query parameter, where the route allows it.
+        # 6. Job token from the JOB-TOKEN header or job_token (Releases API: or token) parameter, where allowed.
         if "request" in job_token_where:
-            for token, via in ((request.headers.get("Job-Token"), "header"), (request.args.get("job_token"), "query")):
+            params = ("job_token", "token") if "token_param" in job_token_where else ("job_token",)
+            for token, via in ((request.headers.get("Job-Token"), "header"),
+                               *((request.args.get(name), "query") for name in params)):
                 if token:
                     return self._found(JOB, token, via)
         return None
@@ -179,3 +186,16 @@ def authorized_group(directory: Directory, identity: Identity | None, segment: s
     if not readable:
         raise _unauthorized_or(identity, not_found())
     return group, readable
+
+
+def release_project(directory: Directory, identity: Identity | None, segment: str) -> Project:
+    """`user_project` of the Releases API: a project the caller may not see is 404 even to anonymous callers."""
+    project = directory.find_project(segment)
+    if project is None or not can_read(identity, project):
+        raise not_found("Project")
+    return project
+
+
+def can_read_code(identity: Identity | None, project: Project) -> bool:
+    """:read_code / :download_code: public, or Reporter and above."""
+    return project.public or (identity is not None and identity.has_role(project, "reporter"))

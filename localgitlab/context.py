@@ -12,6 +12,7 @@ from werkzeug.wrappers import Request, Response
 from .auth import Identity, Tokens
 from .faults import FaultBook, FlippingBody, ResettingBody
 from .projects import Directory, Settings
+from .releases_store import ReleaseStore
 from .store import Store
 
 API = "/api/v4"
@@ -21,7 +22,8 @@ GROUP = rf"{API}/groups/(?P<id>[^/]+)/-"
 
 @dataclass
 class Registry:
-    """Everything a LocalGitLab holds: its projects, tokens, packages, settings, armed faults and request log."""
+    """Everything a LocalGitLab holds: its projects, tokens, packages, releases, settings, armed faults and
+    request log."""
 
     directory: Directory
     tokens: Tokens
@@ -31,6 +33,11 @@ class Registry:
     external_url: str = ""  # what links in the simple index start with (GitLab's configured external URL)
     requests: list[dict] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    releases: ReleaseStore | None = None  # tags, releases and links, in the store's database
+
+    def __post_init__(self) -> None:
+        if self.releases is None:
+            self.releases = ReleaseStore(self.store)
 
 
 @dataclass(frozen=True)

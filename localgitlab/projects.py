@@ -47,7 +47,8 @@ class Settings:
     generic_duplicate_exception_regex: str = ""
     generic_max_file_size: int = 5 * 2**30
     pypi_max_file_size: int = 3 * 2**30
-    pypi_forwarding: bool = False
+    pypi_forwarding: bool = False  # GitLab's "Forward PyPI package requests" (on by default there)
+    pypi_upstream: str = "https://pypi.org/simple"  # where forwarding sends a miss (GitLab: always pypi.org)
 
     def generic_duplicate_allowed(self, name: str, version: str) -> bool:
         """GitLab's newest rule: when duplicates are allowed the regex lists the exceptions that may NOT be

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 
 from .auth import JOB_TOKEN_IN_BASIC, authorized_group, authorized_project
 from .context import API, GROUP, PROJECT, Call, Route
-from .responses import ApiError, bad_request, created, file_response, not_found, record_not_found
+from .responses import ApiError, bad_request, created, file_response, not_found, record_not_found, redirect
 from .store import StoredFile
 from .validation import Checks, check_file_path
 
@@ -50,7 +50,6 @@ SHA256 = re.compile(r"[0-9a-f]{64}", re.IGNORECASE)
 REQUIRES_PYTHON_MAX = 255
 FORM_FIELDS_MAX = 8 << 20  # form fields beside the file (the long description is one); the file has its own limit
 PACKAGE_TYPE = "pypi"
-PYPI_ORG_SIMPLE = "https://pypi.org/simple/{}/"
 _PCHAR = "!$&'()*+,;=:@"  # what may stay unescaped in a URL path segment
 
 # SimplePresenterBase#body: an indented `<<-HTML` heredoc, of which `.lstrip` removes only the first indent.
@@ -166,10 +165,9 @@ def versions(call: Call, scope_of: Callable[[Call], _Scope]) -> Response:
     # The stored names are normalized, the requested one only lowercased (pip sends it normalized).
     packages = [package for package in _installable(call, scope) if normalize(package.name) == requested.lower()]
     if not packages:
-        if call.registry.settings.pypi_forwarding:
-            target = PYPI_ORG_SIMPLE.format(requested)
-            return Response(f"This resource has been moved temporarily to {target}.", 302, [("Location", target)],
-                            mimetype="text/plain")
+        settings = call.registry.settings
+        if settings.pypi_forwarding:  # a redirect, not a proxy: pip then fetches the upstream's files itself
+            return redirect(f"{settings.pypi_upstream.rstrip('/')}/{requested}/")
         raise not_found("Package")
     links = [_link(f"{scope.api_base}/files/{file.file_sha256}/{quote(file.file_name, safe=_PCHAR)}"
                    f"#sha256={file.file_sha256}", file.requires_python, file.file_name)

@@ -73,6 +73,12 @@ def invalid_params(errors: list[str]) -> ApiError:
     return ApiError(400, {"error": ", ".join(errors)})
 
 
+def redirect(url: str) -> Response:
+    """Grape's `redirect` for a GET: 302, the URL in Location, and its plain-text sentence as the body."""
+    return Response(f"This resource has been moved temporarily to {url}.", 302, [("Location", url)],
+                    mimetype="text/plain")
+
+
 def status_response(status: int) -> Response:
     """A bare error status, for injected faults."""
     return json_response(status, {"message": f"{status} {HTTPStatus(status).phrase}"})

@@ -1,4 +1,4 @@
-"""LocalGitLab: a GitLab-compatible package registry (generic + PyPI) served on a local port."""
+"""LocalGitLab: a GitLab-compatible package registry (generic + PyPI) and Releases API on a local port."""
 
 from __future__ import annotations
 
@@ -19,13 +19,17 @@ class LocalGitLab:
 
     Packages are kept under `storage_dir` and survive a restart; projects, groups and tokens are set up
     by the caller each time. `external_url` is what the simple index's absolute links start with
-    (GitLab's configured URL), by default the server's own URL.
+    (GitLab's configured URL), by default the server's own URL. `pypi_forward`, a simple index URL such as
+    https://pypi.org/simple, turns on GitLab's PyPI forwarding: a name no package of the project has is
+    redirected there (off by default here, unlike GitLab).
     """
 
     def __init__(self, storage_dir: str | Path, host: str = "127.0.0.1", port: int = 0,
-                 external_url: str | None = None):
+                 external_url: str | None = None, pypi_forward: str | None = None):
         self.storage_dir = Path(storage_dir)
         self.settings = Settings()
+        if pypi_forward:
+            self.settings.pypi_forwarding, self.settings.pypi_upstream = True, pypi_forward
         self._registry = Registry(Directory(), Tokens(), Store(self.storage_dir), self.settings)
         self._host, self._port = host, port
         self._external_url = external_url
@@ -93,6 +97,18 @@ class LocalGitLab:
 
     def clear_faults(self) -> None:
         self._registry.faults.clear()
+
+    def add_tag(self, project_id: int, tag: str, ref: str = "main") -> str:
+        """Create a tag (the emulator has no repository, only tag names); returns the commit SHA it points at."""
+        return self._registry.releases.add_tag(int(project_id), tag, ref)
+
+    def releases(self, project_id: int) -> list[dict]:
+        """Every release of a project, oldest first: {tag_name, name, description, released_at, author,
+        links: [{name, url, filepath, link_type}], newest link first}."""
+        return [{"tag_name": r.tag, "name": r.name, "description": r.description, "released_at": r.released_at,
+                 "author": r.author, "links": [{"name": link.name, "url": link.url, "filepath": link.filepath,
+                                                "link_type": link.link_type} for link in r.links]}
+                for r in self._registry.releases.releases(int(project_id))]
 
     def package_files(self, project_id: int, package_type: str, name: str, version: str) -> list[dict]:
         """Every file row of a package, duplicates included, oldest first: {file_name, sha256, size, created_at}."""

@@ -126,6 +126,15 @@ class Store:
             connection.close()
 
     @contextlib.contextmanager
+    def transaction(self, schema: str = "") -> Iterator[sqlite3.Connection]:
+        """One write transaction under the store's lock, for records other modules keep beside the packages
+        (releases): the same database, so they outlive the server too. `schema` is created first if missing."""
+        with self._lock, self._connect() as db:
+            if schema:
+                db.executescript(schema)
+            yield db
+
+    @contextlib.contextmanager
     def receiving(self) -> Iterator[Callable[[int | None], Upload]]:
         """Yields a factory of Uploads (with a size limit); whatever was not added is deleted at the end."""
         uploads: list[Upload] = []

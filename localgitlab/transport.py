@@ -24,7 +24,7 @@ log = logging.getLogger("localgitlab")
 READ_CHUNK = 1 << 20
 DRAIN_SECONDS = 60.0  # longest time spent discarding an unread body so the client can read the answer
 IDLE_TIMEOUT = 120.0  # seconds a connection may wait for a request, or a body stall, before it is closed
-_SECRET_QUERY = re.compile(r"((?:private_token|job_token|deploy_token)=)[^&\s]*", re.IGNORECASE)
+_SECRET_QUERY = re.compile(r"(\b(?:private_|job_|deploy_)?token=)[^&\s]*", re.IGNORECASE)
 
 
 class ResetConnection(ConnectionAbortedError):
