@@ -20,6 +20,8 @@ from pathlib import Path
 import gitlab
 import pytest
 
+from localgitlab import LocalGitLab
+
 SOURCES = 4  # zip, tar.gz, tar.bz2, tar: counted in assets.count for readers of the code
 
 
@@ -48,6 +50,9 @@ def test_python_gitlab_creates_reads_and_lists_releases_with_links(local_gitlab)
     card = fetched.links.create({"name": "model_card.json", "url": "https://example.org/card.json"})
     assert (card.link_type, card.direct_asset_url) == ("other", "https://example.org/card.json")  # no filepath
     assert [link.name for link in fetched.links.list()] == ["model_card.json", "wheel"]  # newest first
+    card.url = "https://example.org/card-v2.json"
+    card.save()
+    assert fetched.links.get(card.id).url == "https://example.org/card-v2.json"
     card.delete()
     assert [link.name for link in project.releases.get("v1.1.0").links.list()] == ["wheel"]
 
@@ -64,6 +69,16 @@ def test_python_gitlab_creates_reads_and_lists_releases_with_links(local_gitlab)
     assert project.releases.get("v1.0.0").description == "edited"
     assert [(r["tag_name"], [link["name"] for link in r["links"]]) for r in local_gitlab.releases(local_gitlab.project_id)] \
         == [("v1.1.0", ["wheel"]), ("v1.0.0", [])]
+
+
+def test_releases_outlive_a_restart_like_packages(tmp_path):
+    with LocalGitLab(tmp_path / "registry") as first:
+        first.add_project(5, "group/app")
+        first.add_personal_token("glpat-restart", "dev", {5: "developer"})
+        gitlab.Gitlab(first.url, private_token="glpat-restart").projects.get(5, lazy=True).releases.create(
+            {"tag_name": "v1", "ref": "main", "assets": {"links": [{"name": "a", "url": "https://h/a"}]}})
+    with LocalGitLab(tmp_path / "registry") as second:
+        assert [(r["tag_name"], len(r["links"])) for r in second.releases(5)] == [("v1", 1)]
 
 
 def test_python_gitlab_sees_gitlabs_errors(local_gitlab):
