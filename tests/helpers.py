@@ -20,8 +20,9 @@ def project_files(root=ROOT):
     return [name for name in out.decode().split("\0") if name and (root / name).is_file()]
 
 
-def copy_project(destination, root=ROOT):
-    """Copy the project into `destination` (a git repo with one commit, like a fresh clone)."""
+def copy_project(destination, root=ROOT, tag="v1.0.0"):
+    """Copy the project into `destination` (a git repo with one commit, like a fresh clone), tagged `tag`
+    (the version hatch-vcs gives it: 1.0.0 by default) unless tag is None."""
     destination = Path(destination)
     for name in project_files(root):
         target = destination / name
@@ -31,6 +32,8 @@ def copy_project(destination, root=ROOT):
     subprocess.run(git + ["init", "-q", "-b", "main"], check=True)
     subprocess.run(git + ["add", "-A"], check=True)
     subprocess.run(git + ["commit", "-qm", "snapshot"], check=True)
+    if tag:
+        subprocess.run(git + ["tag", tag], check=True)
     return destination
 
 
