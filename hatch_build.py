@@ -9,7 +9,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from hatch_mlbundle.bundle.hook import MLBundleBuildHook  # noqa: E402
+from hatch_mlbundle.bundle.metadata_hook import MLBundleMetadataHook  # noqa: E402
 
 
 def get_build_hook():
     return MLBundleBuildHook
+
+
+def get_metadata_hook():
+    return MLBundleMetadataHook

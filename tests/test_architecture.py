@@ -157,10 +157,11 @@ def test_the_build_side_and_the_publish_side_meet_only_in_shared_helpers(graph):
 
 
 def test_the_hook_orchestrates_and_nothing_imports_it(graph):
-    hook = "hatch_mlbundle.bundle.hook"
-    assert [name for name in graph if hook in graph[name]] == ["hatch_mlbundle.plugin"]  # registers it, lazily
-    # hatchling is the hook's and the plugin registration's business alone
-    assert importers(graph, "hatch_mlbundle.bundle", of=["hatchling"]) == [hook]
+    hooks = ["hatch_mlbundle.bundle.hook", "hatch_mlbundle.bundle.metadata_hook"]
+    for hook in hooks:
+        assert [name for name in graph if hook in graph[name]] == ["hatch_mlbundle.plugin"]  # registers it, lazily
+    # hatchling is the hooks' and the plugin registration's business alone
+    assert importers(graph, "hatch_mlbundle.bundle", of=["hatchling"]) == hooks
 
 
 def test_the_publish_run_knows_no_target_by_name(graph):

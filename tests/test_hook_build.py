@@ -89,7 +89,32 @@ def test_the_wheel_holds_package_weights_card_runner_and_entry_point(built):
             "mnist_model/weights/model.onnx"} <= names
     assert "run-mnist = mnist_model.cli:main" in entry_points
     assert "Metadata-Version: 2.4" in metadata
+    assert "License-File: LICENSE" in metadata and "mnist_model-1.0.0.dist-info/licenses/LICENSE" in names
     assert not any(n.endswith("mlbundle.lock") or n.startswith("data/") or ".mlbundle-train-" in n for n in names)
+
+
+def test_the_long_description_is_the_markdown_model_card_of_the_shipped_weights(built):
+    """What GitLab's package page and `pip show` display: the model card, its figures the card's own."""
+    project, _ = built
+    with zipfile.ZipFile(wheel_in(project / "dist")) as wheel:
+        metadata = wheel.read("mnist_model-1.0.0.dist-info/METADATA").decode()
+        card = json.loads(wheel.read("mnist_model/model_card.json"))
+    headers, _, description = metadata.partition("\n\n")
+    assert "Description-Content-Type: text/markdown" in headers
+    assert "bash .ci/setup" not in description  # not the builder's README
+    front, body = description.split("\n---\n", 1)
+    assert front.startswith("---\nlicense: bsd-3-clause")
+    metrics = json.loads(re.search(r"^    metrics: (\[.*\])$", front, re.MULTILINE).group(1))
+    assert {"type": "accuracy", "value": card["metrics"]["accuracy"], "name": "accuracy"} in metrics
+    assert "# mnist-model 1.0.0" in body and "mlbundle:" not in body
+    for section in ("## Intended use", "## Training data and split", "## Metrics", "### Accuracy per class",
+                    "## Limitations seen in tests", "## How to run", "## Provenance"):
+        assert section in body, section
+    assert re.search(rf"^\| `accuracy` +\| {card['metrics']['accuracy']:g} +\| >= 0\.98 +\|$", body, re.MULTILINE)
+    assert re.search(r"^\| 4 +\| 9\d\.\d%", body, re.MULTILINE)  # per class
+    assert card["weights"]["sha256"] in body and card["git_commit"] in body
+    # "built" is the commit's time (reproducible), never null
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", card["built"]) and card["built"] in body
 
 
 def test_the_sdist_rebuilds_the_wheel_by_verifying_not_training(built, tmp_path, digits):
@@ -180,7 +205,7 @@ def test_without_torch_in_a_no_isolation_build_one_line_says_what_to_do(tmp_path
     lock["verification"]["key"] = "0" * 64  # forces a fresh evaluation
     (project / LOCK).write_text(json.dumps(lock))
     venv = fresh_venv(tmp_path / "venv", with_torch=False)
-    run([venv_bin(venv, "pip"), "install", "hatchling"], env=OFFLINE, check=True)
+    run([venv_bin(venv, "pip"), "install", "hatchling", "hatch-vcs"], env=OFFLINE, check=True)  # build-system requires
     result = run([venv_bin(venv, "pip"), "wheel", "--no-build-isolation", "--no-deps", "-w", tmp_path, project])
     output = result.stdout + result.stderr
     assert result.returncode != 0

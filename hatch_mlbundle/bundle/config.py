@@ -42,6 +42,7 @@ class BundleConfig:
     build_requires: tuple[str, ...] = ("torch",)
     export: str | None = None  # the project's exporter, called right after training (exported.py)
     exported: Path | None = None  # the file it writes, beside the weights
+    description: Path | None = None  # Markdown model card template: the wheel's long description (description.py)
 
 
 def _gates(read: Reader) -> tuple[Gate, ...]:
@@ -100,6 +101,10 @@ def _exported(read: Reader, root: Path, weights: Path) -> Path | None:
     return root / name if name else None
 
 
+def _optional_path(root: Path, name: str | None) -> Path | None:
+    return root / name if name else None
+
+
 def load_config(root: str | os.PathLike, table: Mapping[str, Any], hook_name: str,
                 environ: Mapping[str, str] = os.environ) -> BundleConfig:
     """Build the BundleConfig from the hook's table; every problem is a BundleError naming its key."""
@@ -139,6 +144,7 @@ def load_config(root: str | os.PathLike, table: Mapping[str, Any], hook_name: st
         build_requires=read.strings("build-requires", ["torch"]),
         export=read.callable_ref("export", required=False),
         exported=_exported(read, root, weights),
+        description=_optional_path(root, read.get("description", str)),
     )
     if not config.sources:
         read.fail("sources", "must list the files that determine the weights (model and training code)")

@@ -6,8 +6,9 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 from .config import BundleConfig, load_config
+from .description import refresh
 from .errors import BundleError
-from .plan import Plan, make_plan
+from .plan import TRAIN, Plan, make_plan
 from .steps import run
 
 
@@ -35,6 +36,8 @@ class MLBundleBuildHook(BuildHookInterface):
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         try:
             artifacts = run(self._bundle_config(), self._plan(), self.app, self.metadata.name, self.metadata.version)
+            if self._plan().action == TRAIN:  # the description was rendered from the lock before training
+                refresh(self.metadata, self._bundle_config())
         except BundleError as exc:
             self.app.abort(f"mlbundle: {exc}")
         build_data["artifacts"].extend(artifacts)
