@@ -2,10 +2,7 @@
 looks like (one warning, never an exception), and that the secrets in the URLs are printed nowhere."""
 import json
 import logging
-import socket
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -14,43 +11,11 @@ from hatch_mlbundle.publish import cli, notify
 from hatch_mlbundle.publish.options import parse_argv
 from hatch_mlbundle.publish.settings import load_settings
 
+from conftest import closed_port
+
 TITLE = "mnist-model 1.1.0 published"
 BODY = "**accuracy** 0.981 (+0.4 points)\n\n[release](https://gitlab.example.com/group/mnist/-/releases/v1.1.0)"
 CANARIES = ("CANARY-SECRET-123", "CANARY-PATH-TOKEN")
-
-
-@pytest.fixture
-def receiver():
-    """A webhook endpoint: records each POST (path, headers, JSON body) and answers 200."""
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            length = int(self.headers.get("Content-Length", 0))
-            received.append((self.path, dict(self.headers), json.loads(self.rfile.read(length))))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):  # the test's output is checked for secrets: the server says nothing
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def closed_port():
-    """A port nothing listens on: a connection is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def canary_url(port):

@@ -805,7 +805,7 @@ def test_the_hatch_publisher_and_the_command_line_load_equal_settings(project, m
 
 
 @pytest.mark.parametrize("flags, registries, expected", [
-    (["--registry", "pipy"], None, "unknown registry 'pipy'; choose from pypi, generic, or give a target as "
+    (["--registry", "pipy"], None, "unknown registry 'pipy'; choose from pypi, generic, release, or give a target as "
                                    "package.module:Class"),
     ([], '["generic", "nope"]', "unknown registry 'nope'; choose from pypi, generic"),
     (["--registry", "no_such_module:Target"], None, "registry 'no_such_module:Target': cannot import no_such_module"),
@@ -825,5 +825,5 @@ def test_an_unknown_target_is_one_line_and_exit_2(project, capfd, flags, registr
 def test_built_in_targets_are_the_modules_of_the_targets_package_in_publishing_order():
     from hatch_mlbundle.publish.targets import builtin_names, select
 
-    assert builtin_names() == ("pypi", "generic")
+    assert builtin_names() == ("pypi", "generic", "release")
     assert select(["generic", "pypi", "generic"]) == ("pypi", "generic")  # PyPI first, whatever the order given

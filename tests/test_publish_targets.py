@@ -10,7 +10,7 @@ def test_a_helper_module_in_the_targets_package_is_not_taken_for_a_target(tmp_pa
     monkeypatch.setattr(targets, "__path__", [*targets.__path__, str(tmp_path)])
     targets.builtin_names.cache_clear()
     try:
-        assert targets.builtin_names() == ("pypi", "generic")
+        assert targets.builtin_names() == ("pypi", "generic", "release")
     finally:
         targets.builtin_names.cache_clear()
         sys.modules.pop(f"{targets.__name__}.shared_helpers", None)

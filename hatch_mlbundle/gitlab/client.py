@@ -1,4 +1,4 @@
-"""GitLab's generic and PyPI package registries of one project, over one session.
+"""GitLab's generic and PyPI package registries, and Releases, of one project, over one session.
 
 Knows GitLab's URLs, auth forms and answers; knows nothing of what is being published.
 Every upload streams from disk and every download is hashed as it streams in, each read capped at the size
@@ -17,6 +17,7 @@ from .bodies import ANSWER_LIMIT, Body, read_answer
 from .errors import ConfigError, RegistryError, explain, server_message
 from .generic import GenericRegistry
 from .pypi import PyPIRegistry, form_fields, normalize_name
+from .releases import ReleasesAPI
 from .session import RegistrySession, RetryPolicy
 
 __all__ = ["GitLabClient", "api_url_from", "form_fields", "normalize_name", "project_id_from"]
@@ -52,8 +53,8 @@ def project_id_from(project: str) -> str:
     return quote(unquote(project), safe="")
 
 
-class GitLabClient(GenericRegistry, PyPIRegistry):
-    """The package registries of one project, with the credentials resolved once."""
+class GitLabClient(GenericRegistry, PyPIRegistry, ReleasesAPI):
+    """The package registries and Releases of one project, with the credentials resolved once."""
 
     def __init__(self, api_url: str, project: str, credentials: Credentials, *,
                  policy: RetryPolicy = RetryPolicy(), progress: bool = False):

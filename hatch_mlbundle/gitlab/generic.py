@@ -12,6 +12,9 @@ from urllib.parse import quote
 
 from tqdm.utils import CallbackIOWrapper
 
+from .bodies import Body
+from .errors import RegistryError
+
 
 class GenericRegistry:
     def generic_url(self, package: str, version: str, file_name: str) -> str:
@@ -47,6 +50,29 @@ class GenericRegistry:
         if response.status_code != 200:
             raise self._fail(response, target, writing=False)
         return found["sha256"]
+
+    def generic_read(self, package: str, version: str, file_name: str, *, limit: int) -> bytes | None:
+        """A small file's bytes (at most ``limit``: a bigger one is an error), ``None`` if the registry has none."""
+        url = self.generic_url(package, version, file_name)
+        target = f"{file_name} {version} (generic)"
+        found: dict[str, bytes] = {}
+
+        def attempt():
+            response = self._get_file(url, headers=self.credentials.generic_headers())
+            with closing(response):
+                body = Body(response, limit + 1, self.session.policy.timeout)
+                found["bytes"] = b"".join(body)
+            response._content, response._content_consumed = found["bytes"][:limit], True  # for error messages
+            return response
+
+        response = self.session.call(f"reading {target}", attempt)
+        if response.status_code == 404 and not self._project_missing(response):
+            return None
+        if response.status_code != 200:
+            raise self._fail(response, target, writing=False)
+        if len(found["bytes"]) > limit:
+            raise RegistryError(f"{target}: larger than {limit >> 10} KiB, which such a file never is")
+        return found["bytes"]
 
     def generic_upload(self, path: Path, package: str, version: str, file_name: str, sha256: str) -> None:
         """PUT the file (streamed).  The answer is not evidence of what was stored: read it back afterwards with

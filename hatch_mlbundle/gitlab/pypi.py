@@ -11,7 +11,7 @@ import re
 from contextlib import closing
 from pathlib import Path
 from typing import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 
@@ -52,6 +52,10 @@ class _SimpleIndexLinks(html.parser.HTMLParser):
 class PyPIRegistry:
     def pypi_simple_url(self, name: str) -> str:
         return f"{self.project_url}/packages/pypi/simple/{normalize_name(name)}"
+
+    def pypi_file_url(self, sha256: str, file_name: str) -> str:
+        """Where GitLab serves a file of the project's PyPI registry (``files/:sha256/*file_identifier``)."""
+        return f"{self.project_url}/packages/pypi/files/{sha256}/{quote(file_name)}"
 
     def _pypi_index(self, name: str, *, retry: bool = True) -> _SimpleIndexLinks:
         """The distribution's versions page, parsed; read with a cap (a page over it is an error, not a hang)."""

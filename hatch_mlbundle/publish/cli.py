@@ -109,7 +109,7 @@ def _run(options: Mapping[str, object], env: Mapping[str, str], prog: str, redac
         settings = load_settings(options, env)
         loggers = _logging(settings.verbose, settings.quiet)
         with _signals_unwind():
-            return publish(RunContext(settings, env, secrets=redactor.add))
+            return publish(RunContext(settings, env, redactor=redactor))
     except ConfigError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

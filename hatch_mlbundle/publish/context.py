@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Any, Mapping
 
-from ..gitlab import ConfigError, GitLabClient, RetryPolicy, resolve_credentials
+from ..gitlab import ConfigError, GitLabClient, Redactor, RetryPolicy, resolve_credentials
 
 TABLE = "[tool.mlbundle.publish]"
 
@@ -40,17 +40,27 @@ class Settings:
     deploy_token: str | None = field(default=None, repr=False)
     notify_urls: tuple[str, ...] = field(default=(), repr=False)  # apprise URLs: they hold webhook secrets
     notify_dev: bool = False  # dev builds notify too
+    tag: str | None = None  # the tag being released (CI_COMMIT_TAG): must name the built version
+    max_accuracy_drop: float = 0.5  # percentage points a release may lose against the previous one
+    max_latency_increase: float = 50.0  # percent a release's latency may grow against the previous one
+    allow_regression: bool = False
 
 
 class RunContext:
-    """``secrets`` is told every spelling of the token once it is known, to mask it in all output."""
+    """``redactor`` is told every spelling of the token once it is known, to mask it in all output.
 
-    def __init__(self, settings: Settings, env: Mapping[str, str], *,
-                 secrets: Callable[[Iterable[str]], None] = lambda forms: None):
+    The run also leaves here what later steps read: ``history`` (this version and the previous release) and
+    ``planned`` (the items of the targets before the one being planned).
+    """
+
+    def __init__(self, settings: Settings, env: Mapping[str, str], *, redactor: Redactor | None = None):
         self.settings = settings
         self.env = env
-        self._secrets = secrets
+        self.redactor = redactor or Redactor()
         self._gitlab: GitLabClient | None = None
+        # set by the run (typed loosely: this module sits below the modules that define them)
+        self.history: Any = None  # history.History
+        self.planned: list[Any] = []  # targets.Item
 
     def gitlab(self) -> GitLabClient:
         """The run's one GitLab client; a missing URL, project or token is a :class:`ConfigError` here."""
@@ -62,7 +72,7 @@ class RunContext:
                 raise ConfigError("no GitLab project: set CI_PROJECT_ID or CI_PROJECT_PATH, or give --project")
             credentials = resolve_credentials(self.env, token=settings.token, deploy_user=settings.deploy_user,
                                               deploy_token=settings.deploy_token, required=not settings.dry_run)
-            self._secrets(credentials.secret_forms())
+            self.redactor.add(credentials.secret_forms())
             self._gitlab = GitLabClient(settings.url, settings.project, credentials, policy=settings.policy,
                                         progress=not settings.quiet)
         return self._gitlab

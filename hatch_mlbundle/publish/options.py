@@ -67,6 +67,16 @@ OPTIONS: tuple[Option, ...] = (
            key="generic-files", default=()),
     Option("allow-generic-overwrite", bool, "upload generic files whose name exists with other content "
            "(GitLab serves the newest)", ("--allow-generic-overwrite",), default=False),
+    Option("tag", str, "the git tag being released; it must name the built version (default: CI_COMMIT_TAG)",
+           ("--tag",), ci=("CI_COMMIT_TAG",)),
+    Option("max-accuracy-drop", float, "refuse a release whose accuracy is more than this many percentage points "
+           "below the previous release's (default {default})", ("--max-accuracy-drop",),
+           "MLBUNDLE_PUBLISH_MAX_ACCURACY_DROP", "max-accuracy-drop", 0.5),
+    Option("max-latency-increase", float, "refuse a release whose latency is more than this many percent above "
+           "the previous release's (default {default})", ("--max-latency-increase",),
+           "MLBUNDLE_PUBLISH_MAX_LATENCY_INCREASE", "max-latency-increase", 50.0),
+    Option("allow-regression", bool, "publish a release even if it regressed (the release notes say so)",
+           ("--allow-regression",), "MLBUNDLE_PUBLISH_ALLOW_REGRESSION", default=False),
     Option("retries", int, "retries after a transient failure (default {default})", ("--retries",),
            "MLBUNDLE_PUBLISH_RETRIES", "retries", _POLICY.retries),
     Option("timeout", float, "seconds to wait for the server at each step (default {default})", ("--timeout",),

@@ -14,11 +14,13 @@ from .targets import Item, Target
 
 
 def build_plan(targets: list[Target], artifacts: list[Artifact], workdir: Path) -> list[Item]:
-    """Each target's items in turn, in the targets' order; each target keeps its own order (and scratch space)."""
+    """Each target's items in turn, in the targets' order; each target keeps its own order (and scratch space),
+    and sees what the targets before it planned (``context.planned``: a release links to the files)."""
     items: list[Item] = []
     for number, target in enumerate(targets):
         scratch = workdir / str(number)
         scratch.mkdir()
+        target.context.planned = list(items)
         items += target.items(artifacts, scratch)
     return items
 

@@ -1,6 +1,8 @@
-"""The publish step: plan, compare with the targets, upload what is missing, verify, summarise.
+"""The publish step: refuse early, plan, compare with the targets, upload what is missing, verify, summarise,
+announce.
 
 The same loop for every target: it knows items, actions and results, and asks each item's target the rest.
+The refusals (a tag naming another version, a release worse than the previous one) come before anything is sent.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import tempfile
 from pathlib import Path
 
 from ..gitlab import RegistryError
+from .announce import announce
 from .artifacts import find_artifacts
 from .context import RunContext
+from .gate import check_regression, check_tag
+from .history import History
 from .plan import build_plan, check_remote
 from .report import human_size, plan_table, summary_table
 from .targets import Item, open_targets
@@ -26,6 +31,11 @@ def publish(context: RunContext) -> int:
     settings = context.settings
     artifacts = find_artifacts(settings.dist)
     with tempfile.TemporaryDirectory(prefix="mlbundle-publish-") as workdir, context:
+        context.history = history = History(context, artifacts)
+        check_tag(settings.tag, history)
+        if history.is_release:  # compared with the previous release, before anything is sent
+            check_regression(history, max_accuracy_drop=settings.max_accuracy_drop,
+                             max_latency_increase=settings.max_latency_increase, allow=settings.allow_regression)
         items = build_plan(open_targets(settings.registries, context), artifacts, Path(workdir))
         check_remote(items)
         conflicts = [item for item in items if item.action == "conflict"]
@@ -40,8 +50,11 @@ def publish(context: RunContext) -> int:
                 item.result, item.detail = ("conflict", item.conflict_line) if conflict else ("not sent", "")
         else:
             upload_all(items)
-    print(summary_table(items))
-    return 0 if all(item.result in DONE for item in items) else 1
+        print(summary_table(items))
+        done = all(item.result in DONE for item in items)
+        if done:
+            announce(context, history, items)
+    return 0 if done else 1
 
 
 def upload_all(items: list[Item]) -> None:

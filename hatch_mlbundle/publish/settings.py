@@ -82,6 +82,12 @@ def _inside_project(entries: Iterable[str], root: Path) -> None:
                               "name a file under the project directory, relative to it")
 
 
+def _limit(value: dict, name: str) -> float:
+    if not (math.isfinite(value[name]) and value[name] >= 0):
+        raise ConfigError(f"{name} = {value[name]}: must be a finite number, 0 or more")
+    return float(value[name])
+
+
 def load_settings(options: Mapping[str, object], env: Mapping[str, str]) -> Settings:
     """Combine ``options`` (option name -> typed value, or text to parse), ``env`` and pyproject."""
     options = given(options)
@@ -109,4 +115,6 @@ def load_settings(options: Mapping[str, object], env: Mapping[str, str]) -> Sett
         allow_generic_overwrite=value["allow-generic-overwrite"], dry_run=value["dry-run"], quiet=value["quiet"],
         verbose=value["verbose"], token=value["token"], deploy_user=value["deploy-user"],
         deploy_token=value["deploy-token"], notify_urls=split_urls(value["notify-urls"]),
-        notify_dev=value["notify-dev"])
+        notify_dev=value["notify-dev"], tag=value["tag"] or None,
+        max_accuracy_drop=_limit(value, "max-accuracy-drop"), max_latency_increase=_limit(value, "max-latency-increase"),
+        allow_regression=value["allow-regression"])

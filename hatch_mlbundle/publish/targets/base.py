@@ -59,6 +59,15 @@ class Target(ABC):
         return "bump the version"
 
 
+@dataclass(frozen=True)
+class Download:
+    """Where a person fetches a published file, for links to it (a GitLab Release's assets)."""
+
+    name: str  # the link's name, unique within a release
+    url: str
+    path: str  # a release's direct asset path: "/" + letters, digits and - . _ /
+
+
 @dataclass
 class Item:
     """One file for one target, and what became of it."""
@@ -72,6 +81,8 @@ class Item:
     size: int
     sha256: str
     data: Any = None  # the target's own upload data (PyPI: its form fields)
+    download: Download | None = None  # how it is fetched once published, if a person can
+    page: str = ""  # a page a person opens to see what was published (announcements link to it)
     action: str = "upload"  # upload | skip | conflict | overwrite
     remote_sha256: str | None = None
     result: str = ""

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from ...files import sha256_file
 from ...gitlab import ConfigError, GitLabClient
 from ..artifacts import Artifact
-from .base import Item, Target
+from .base import Download, Item, Target
 
 WHEEL_PREFIX = "wheel:"
 SUMS_NAME = "SHA256SUMS"
@@ -49,8 +49,9 @@ class Generic(Target):
         return items
 
     def _item(self, path: Path, package: str, version: str, client: GitLabClient) -> Item:
-        return Item(self, path.name, path, package, version, client.generic_url(package, version, path.name),
-                    path.stat().st_size, sha256_file(path))
+        url = client.generic_url(package, version, path.name)
+        return Item(self, path.name, path, package, version, url, path.stat().st_size, sha256_file(path),
+                    download=Download(path.name, url, f"/{path.name}"))
 
     def remote_sha256(self, item: Item) -> str | None:
         """GitLab's own checksum of what it stored (``X-Checksum-SHA256``), enough to compare before sending."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ...files import file_digests
 from ...gitlab import GitLabClient, form_fields
 from ..artifacts import Artifact
-from .base import Item, Target
+from .base import Download, Item, Target
 
 if TYPE_CHECKING:
     from ..context import RunContext
@@ -40,7 +40,9 @@ class PyPI(Target):
                 "sha256_digest": digests["sha256"], "md5_digest": digests["md5"]}
         return Item(self, artifact.path.name, artifact.path, artifact.name, artifact.version,
                     f"{client.project_url}/packages/pypi", artifact.path.stat().st_size, digests["sha256"],
-                    data=form_fields(form))
+                    data=form_fields(form), page=client.pypi_simple_url(artifact.name), download=Download(
+                        f"{artifact.path.name} (PyPI)", client.pypi_file_url(digests["sha256"], artifact.path.name),
+                        f"/pypi/{artifact.path.name}"))
 
     def remote_sha256(self, item: Item) -> str | None:
         if item.package not in self._indexes:
