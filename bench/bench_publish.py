@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_publish.py                     # 1 GiB: generic PUT, PyPI POST, curl
     .venv/bin/python bench/bench_publish.py --size-mib 64       # quicker
-    .venv/bin/python bench/bench_publish.py --dist dist/        # also: publish dist/, then the rerun
+    .venv/bin/python bench/bench_publish.py --dist dist/        # also: publish dist/ (plain, then as a release)
 
 Each upload runs in a child process, measured by GNU time (its own wall time, CPU and peak RSS, not the
 server's, which runs in this process); each is run --repeat times, best shown.
@@ -110,15 +110,26 @@ def upload_rows(gl, blob: Path, repeat: int) -> list[list[str]]:
 
 
 def publish_rows(gl, dist: Path, root: Path) -> list[list[str]]:
-    """A full publish of ``dist`` (PyPI + generic), then the rerun where every file is already there."""
-    env = {**os.environ, "GITLAB_TOKEN": TOKEN, "CI_API_V4_URL": gl.api_url, "CI_PROJECT_ID": str(PROJECT)}
-    command = [sys.executable, "-m", "hatch_mlbundle", "publish", "--quiet", "--root", str(root), str(dist)]
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    """A plain publish of ``dist`` (PyPI + generic) and its rerun; then, into a second project, the publish of its
+    tag (PyPI + generic + a GitLab Release, after the regression check) and its rerun.  Requests: as the
+    registry counted them."""
+    from hatch_mlbundle.publish.artifacts import find_artifacts
+
+    version = find_artifacts(dist)[0].version
     size_mib = sum(p.stat().st_size for p in dist.iterdir() if p.is_file()) / 2**20
     rows = []
-    for name in ("publish dist/ (first run)", "publish dist/ (rerun, all identical)"):
-        wall, cpu, rss = measure(command, env)
-        rows.append([name, f"{size_mib:.1f} MiB", f"{wall:.2f}", "-", f"{cpu:.2f}", "-", "-", f"{rss:.0f}", "-"])
+    for project, extra, label in ((PROJECT, [], "publish dist/"),
+                                  (PROJECT + 1, ["--tag", f"v{version}"], f"publish dist/ --tag v{version}")):
+        env = {**os.environ, "GITLAB_TOKEN": TOKEN, "CI_API_V4_URL": gl.api_url, "CI_PROJECT_ID": str(project)}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        command = [sys.executable, "-m", "hatch_mlbundle", "publish", "--quiet", "--root", str(root), *extra,
+                   str(dist)]
+        for run in ("first run", "rerun, all identical"):
+            before = len(gl.requests)
+            wall, cpu, rss = measure(command, env)
+            requests = len(gl.requests) - before
+            rows.append([f"{label} ({run}; {requests} requests)", f"{size_mib:.1f} MiB", f"{wall:.2f}", "-",
+                         f"{cpu:.2f}", "-", "-", f"{rss:.0f}", "-"])
     return rows
 
 
@@ -144,7 +155,8 @@ def main() -> None:
             sparse.truncate(args.size_mib * 2**20)
         with LocalGitLab(Path(tmp) / "registry") as gl:
             gl.add_project(PROJECT, "bench/publish", visibility="private")
-            gl.add_personal_token(TOKEN, user="bench", projects={PROJECT: "developer"})
+            gl.add_project(PROJECT + 1, "bench/release", visibility="private")
+            gl.add_personal_token(TOKEN, user="bench", projects={PROJECT: "developer", PROJECT + 1: "developer"})
             gl.settings.pypi_max_file_size = gl.settings.generic_max_file_size = 8 * 2**30
             rows = upload_rows(gl, blob, args.repeat)
             blob.unlink()  # only the registry's copies are needed from here on
