@@ -1,5 +1,6 @@
 """hatch-mlbundle as its own distribution, enabled by another project through [build-system] requires."""
 import json
+import re
 import textwrap
 import zipfile
 
@@ -54,10 +55,12 @@ def plugin_wheelhouse(tmp_path_factory):
     modules = {f"hatch_mlbundle/{p.relative_to(plugin).as_posix()}" for p in plugin.rglob("*.py") if "__pycache__" not in p.parts}
     assert {name for name in names if not name.startswith("hatch_mlbundle-")} == modules
     assert not any("localgitlab" in name or "werkzeug" in name for name in names)
+    assert "hatch_mlbundle-0.2.0.dist-info/licenses/LICENSE" in names  # the BSD-3-Clause its metadata claims
     return out
 
 
-def make_tiny_project(root, min_accuracy=None, gates=None):
+def make_tiny_project(root, min_accuracy=None, gates=None, described=False):
+    """``described``: the long description is the Markdown model card (the metadata hook and a template)."""
     (root / "tiny_model").mkdir(parents=True)
     (root / "tiny_model" / "__init__.py").write_text(TINY_MODEL)
     (root / "data").mkdir()
@@ -70,6 +73,8 @@ def make_tiny_project(root, min_accuracy=None, gates=None):
         [project]
         name = "tiny-model"
         version = "0.3.0"
+        {'dynamic = ["readme"]' if described else ""}
+        {"[tool.hatch.metadata.hooks.mlbundle]" if described else ""}
 
         [tool.hatch.build.targets.wheel]
         packages = ["tiny_model"]
@@ -84,7 +89,9 @@ def make_tiny_project(root, min_accuracy=None, gates=None):
         {"max-latency-ms = 100" if gates is None else ""}
         build-requires = []
         hyperparameters = {{ threshold_step = 0.5 }}
+        {'description = "CARD.md"' if described else ""}
     '''))
+    (root / "CARD.md").write_text("# <!-- mlbundle:name --> <!-- mlbundle:version -->\n\n<!-- mlbundle:metrics -->\n")
     return root
 
 
@@ -94,7 +101,7 @@ def build(project, plugin_wheelhouse, **env):
 
 
 def test_another_project_trains_gates_and_bundles_with_the_plugin(tmp_path, plugin_wheelhouse):
-    project = make_tiny_project(tmp_path / "tiny", min_accuracy=0.9)
+    project = make_tiny_project(tmp_path / "tiny", min_accuracy=0.9, described=True)
     result = build(project, plugin_wheelhouse)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -104,6 +111,11 @@ def test_another_project_trains_gates_and_bundles_with_the_plugin(tmp_path, plug
         assert json.loads(wheel.read("tiny_model/weights.json")) == {"threshold": 4.0}
         card = json.loads(wheel.read("tiny_model/model_card.json"))
     assert card["name"] == "tiny-model" and card["version"] == "0.3.0" and card["metrics"]["accuracy"] == 1.0
+    # The very first build had no lock to describe: the description was rendered again after training.
+    with zipfile.ZipFile(wheel_in(project / "dist")) as wheel:
+        metadata = wheel.read("tiny_model-0.3.0.dist-info/METADATA").decode()
+    assert "Description-Content-Type: text/markdown" in metadata and "# tiny-model 0.3.0" in metadata
+    assert re.search(r"^\| `accuracy` +\| 1 +\| >= 0\.9 +\|$", metadata, re.MULTILINE), metadata
     lock = json.loads((project / "tiny_model" / "mlbundle.lock").read_text())
     assert lock["inputs"]["hyperparameters"] == {"threshold_step": 0.5} and lock["inputs"]["torch"] is None
 

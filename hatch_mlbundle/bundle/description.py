@@ -89,6 +89,8 @@ def render(template: Path, card: dict[str, Any]) -> str:
         name = match.group(1)
         if name not in SECTIONS:
             raise BundleError(f"{template.name}: unknown marker `mlbundle:{name}`; known: {', '.join(SECTIONS)}")
+        if "metrics" not in card and name not in ("name", "version"):
+            return "[]" if name == "model-index-metrics" else "(not measured yet: no lock)"
         return SECTIONS[name](card)
 
     return MARKER.sub(fill, text)
@@ -100,10 +102,10 @@ def long_description(config: BundleConfig, name: str, version: str) -> dict[str,
         raise BundleError("the metadata hook `mlbundle` needs the build hook's option `description`: the path of "
                           "the Markdown model card template")
     lock = read_lock(config.lock)
-    if lock is None:
-        raise BundleError(f"no lock at {config.lock.relative_to(config.root)} to describe the model from; build once "
-                          "with MLBUNDLE_MODE=train (or remove `readme` from project.dynamic)")
-    return {"content-type": "text/markdown", "text": render(config.description, model_card(name, version, config, lock))}
+    # No lock yet (a project's first build, which trains): the figures follow once training wrote one
+    # (`refresh`); a build that cannot train stops in the build hook with its own message.
+    card = model_card(name, version, config, lock) if lock else {"name": name, "version": version}
+    return {"content-type": "text/markdown", "text": render(config.description, card)}
 
 
 def refresh(metadata: Any, config: BundleConfig) -> None:
