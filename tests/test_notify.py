@@ -100,6 +100,14 @@ def test_the_cli_masks_the_url_secrets_before_anything_runs():
     assert "127.0.0.1:8080/hook" in text  # the host and ordinary words are left readable
 
 
+def test_a_telegram_bot_token_after_the_colon_is_masked():
+    """tgram://<bot id>:<bot token>/<chat>: the token sits where a port would; apprise logs the POST URL with it."""
+    token = "AAHsecretBOTtoken-CANARY"
+    redactor = Redactor(notify.secret_forms([f"tgram://123456789:{token}/12345"]))
+    logged = redactor.redact(f"Telegram POST URL: https://api.telegram.org/bot123456789:{token}/sendMessage")
+    assert token not in logged and "api.telegram.org" in logged
+
+
 def test_apprise_missing_is_one_warning_with_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "apprise", None)  # `import apprise` raises ImportError
     warnings = notify.send([canary_url(closed_port())], TITLE, BODY, redact=Redactor())

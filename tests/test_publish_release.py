@@ -39,11 +39,11 @@ generic-files = ["wheel:tiny_model/model_card.json", "wheel:tiny_model/weights.b
 """
 
 
-def card(version, accuracy, latency=0.2, per_class=(0.99, 0.98)):
+def card(version, accuracy, latency=0.2, per_class=(0.99, 0.98), git_commit="1" * 40):
     return {"name": "tiny-model", "version": version, "weights": {"file": "weights.bin", "sha256": "ab" * 32},
             "metrics": {"accuracy": accuracy, "latency_ms": latency, "weights_bytes": 90701,
                         "per_class_accuracy": {str(i): v for i, v in enumerate(per_class)}},
-            "fingerprint": "cd" * 32, "git_commit": "1" * 40, "built": "2026-12-01T10:00:00Z",
+            "fingerprint": "cd" * 32, "git_commit": git_commit, "built": "2026-12-01T10:00:00Z",
             "data_sha256": {"data/train": "ef" * 32}, "source_sha256": {"src/net.py": "01" * 32}}
 
 
@@ -57,16 +57,16 @@ def build(tmp_path_factory):
         (root / "pyproject.toml").write_text(PYPROJECT.format(version=version))
         (package / "__init__.py").write_text("")
         (package / "weights.bin").write_bytes(version.encode() * 1000)
-        (package / "model_card.json").write_text(json.dumps(card(version, accuracy, **metrics)))
+        (package / "model_card.json").write_text(json.dumps(card(version, accuracy, **metrics)))  # NaN stays NaN
         subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(root / "dist"), str(root)],
                        check=True, capture_output=True)
         return root
     return make
 
 
-def publish(root, gl, capfd, *args, notify=""):
+def publish(root, gl, capfd, *args, notify="", **env):
     env = {"CI_API_V4_URL": gl.api_url, "CI_PROJECT_ID": str(PROJECT), "CI_JOB_TOKEN": gl.job_token,
-           "MLBUNDLE_NOTIFY_URLS": notify}
+           "MLBUNDLE_NOTIFY_URLS": notify, **env}
     code = main(["--root", str(root), "--quiet", str(root / "dist"), *args], env=env)
     out, err = capfd.readouterr()
     return code, out, err
@@ -130,6 +130,42 @@ def test_a_rerun_leaves_a_complete_release_alone_and_completes_a_partial_one(bui
     assert release.description == "Hand-written notes."
 
 
+def test_notes_a_person_edited_and_links_a_person_renamed_are_theirs(build, local_gitlab, api, capfd):
+    root = build("1.0.0", 0.98)
+    assert publish(root, local_gitlab, capfd, "--tag", "v1.0.0")[0] == 0
+    release = api.releases.get("v1.0.0")
+    edited = release.description + "\n## Known issues\n\nSevens with a bar.\n"
+    api.releases.update("v1.0.0", {"description": edited})
+    link = next(l for l in release.links.list(get_all=True) if l.name == "weights.bin")
+    release.links.update(link.id, {"name": "Weights (binary)", "link_type": "package"})
+    before = len(local_gitlab.requests)
+    code, out, err = publish(root, local_gitlab, capfd, "--tag", "v1.0.0")
+    assert code == 0, out + err
+    assert [r for r in local_gitlab.requests[before:] if r["method"] != "GET"] == []  # left alone: both are theirs
+    release = api.releases.get("v1.0.0")
+    assert release.description == edited
+    assert sorted(l.name for l in release.links.list(get_all=True)).count("weights.bin") == 0
+
+
+def test_a_branch_pipeline_leaves_a_release_version_to_its_tag_pipeline(build, local_gitlab, capfd):
+    """main's commit carries the tag v1.0.0, so main builds 1.0.0: the tag's pipeline gates and releases it."""
+    code, out, err = publish(build("1.0.0", 0.5), local_gitlab, capfd, CI_COMMIT_BRANCH="main")
+    assert (code, err) == (0, "")
+    assert out.strip() == ("tiny-model 1.0.0 is a release: the pipeline of its tag v1.0.0 publishes it, with the "
+                           "regression gate and the GitLab Release; nothing to publish from branch main")
+    assert local_gitlab.requests == []
+
+
+def test_a_dev_version_tag_and_an_unknown_commit_are_refused_before_anything_is_sent(build, local_gitlab, capfd):
+    code, _, err = publish(build("1.1.1.dev3", 0.98), local_gitlab, capfd, "--tag", "v1.1.1.dev3")
+    assert code == 2 and "tag v1.1.1.dev3 names a dev version; release tags look like v1.2.0" in err
+    code, _, err = publish(build("1.0.0", 0.98, git_commit=None), local_gitlab, capfd, "--tag", "v1.0.0")
+    assert code == 2 and err.strip() == (
+        "mlbundle-publish: error: release v1.0.0: the commit it was built from is unknown (the wheel's card has no "
+        "git_commit: built from an sdist outside CI); set CI_COMMIT_SHA to that commit")
+    assert [r for r in local_gitlab.requests if r["method"] != "GET"] == []
+
+
 def test_a_release_created_meanwhile_is_completed_not_an_error(build, local_gitlab, api, capfd):
     """GET says no release, then the POST meets 409 (another pipeline was first): the run completes that one."""
     root = build("1.0.0", 0.98)
@@ -172,6 +208,29 @@ def test_a_regression_is_refused_in_one_line_unless_allowed_and_then_the_notes_s
     assert publish(worse, local_gitlab, capfd, "--tag", "v1.1.0", "--max-accuracy-drop", "2",
                    "--max-latency-increase", "100")[0] == 0  # within looser limits: no regression to mention
     assert "allow-regression" not in api.releases.get("v1.1.0").description
+
+
+@pytest.mark.parametrize("accuracy, problem", [
+    (float("nan"), "accuracy of 1.1.0 is not a valid number in its model_card.json: cannot compare"),
+    (98.5, "accuracy of 1.1.0 is not a valid number in its model_card.json: cannot compare"),  # a percentage
+    (None, "accuracy of 1.1.0 is not a valid number in its model_card.json: cannot compare"),
+])
+def test_a_card_the_gate_cannot_read_is_refused_not_passed(build, local_gitlab, capfd, accuracy, problem):
+    assert publish(build("1.0.0", 0.99), local_gitlab, capfd, "--tag", "v1.0.0")[0] == 0
+    code, _, err = publish(build("1.1.0", accuracy), local_gitlab, capfd, "--tag", "v1.1.0")
+    assert code == 1 and err.strip() == (f"mlbundle-publish: error: {problem}; nothing was sent: fix the model, or "
+                                         "publish with --allow-regression")
+    assert local_gitlab.package_files(PROJECT, "pypi", "tiny-model", "1.1.0") == []
+
+
+def test_a_previous_release_without_its_card_is_refused_unless_allowed(build, local_gitlab, api, capfd):
+    local_gitlab.add_tag(PROJECT, "v1.0.0")
+    api.releases.create({"tag_name": "v1.0.0", "description": "published by hand, no model card"})
+    root = build("1.1.0", 0.98)
+    code, _, err = publish(root, local_gitlab, capfd, "--tag", "v1.1.0")
+    assert code == 1 and ("release 1.0.0 has no readable model_card.json in the generic registry: cannot compare; "
+                          "nothing was sent") in err
+    assert publish(root, local_gitlab, capfd, "--tag", "v1.1.0", "--allow-regression")[0] == 0
 
 
 def test_allow_regression_publishes_and_the_release_notes_say_so(build, local_gitlab, api, capfd):

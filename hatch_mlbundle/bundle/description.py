@@ -42,7 +42,8 @@ def _per_class(card: dict[str, Any]) -> str:
     per_class = card["metrics"].get("per_class_accuracy")
     if not isinstance(per_class, dict):
         return "(no per-class figures in this record)"
-    return markdown_table(("class", "accuracy"), ((k, f"{v * 100:.1f}%") for k, v in per_class.items()))
+    return markdown_table(("class", "accuracy"), ((k, f"{v * 100:.1f}%" if isinstance(v, (int, float)) else "-")
+                                                  for k, v in per_class.items()))
 
 
 def _training(card: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .bodies import INDEX_LIMIT
-from .errors import ConfigError, RegistryError
+from .errors import ConfigError, RegistryError, server_message
 
 PER_PAGE = 100
 MAX_PAGES = 50  # 5,000 releases: a project with more is not looked through for the previous one
@@ -24,8 +24,9 @@ class ReleasesAPI:
 
     def _release_headers(self) -> dict[str, str]:
         if self.credentials.kind == "deploy":
-            raise ConfigError("GitLab Releases refuse deploy tokens: publish releases with CI_JOB_TOKEN or an "
-                              "access token with the api scope (or leave `release` out of --registry)")
+            raise ConfigError("a release (its GitLab Release, and the regression gate that reads the previous one) "
+                              "needs the Releases API, which refuses deploy tokens: use CI_JOB_TOKEN or an access "
+                              "token with the api scope, or publish without a tag")
         return self.credentials.generic_headers()  # JOB-TOKEN / PRIVATE-TOKEN, as the Releases API reads them
 
     def _release_call(self, method: str, url: str, what: str, *, writing: bool, ok: tuple[int, ...],
@@ -37,7 +38,7 @@ class ReleasesAPI:
         if response.status_code == 404 and not self._project_missing(response) and method == "GET":
             return None
         if response.status_code not in ok:
-            raise self._fail(response, what, writing=writing)
+            raise self._release_error(response, what, writing=writing)
         try:
             return response.json()
         except ValueError:
@@ -72,8 +73,16 @@ class ReleasesAPI:
         if response is None or response.status_code == 409:
             return None
         if response.status_code != 201:
-            raise self._fail(response, what, writing=True)
+            raise self._release_error(response, what, writing=True)
         return response.json()
+
+    def _release_error(self, response, what: str, *, writing: bool) -> RegistryError:
+        """A 400 or 422 is GitLab refusing this release or link: nothing a version bump would fix."""
+        if response.status_code in (400, 422):
+            return RegistryError(f"{what}: {response.status_code}: {server_message(response) or 'refused'}; fix or "
+                                 "delete it in GitLab (Deploy > Releases), or push the tag, and publish again",
+                                 status=response.status_code)
+        return self._fail(response, what, writing=writing)
 
     def update_release(self, tag: str, fields: dict[str, Any]) -> dict[str, Any]:
         return self._release_call("PUT", self.release_url(tag), f"release {tag}", writing=True, ok=(200,),

@@ -44,8 +44,8 @@ def message(history: History, items: list[Item]) -> tuple[str, str]:
 
 def announce(context: RunContext, history: History, items: list[Item]) -> None:
     settings = context.settings
-    if not settings.notify_urls or not any(item.result == "published" for item in items):
-        return
+    if not settings.notify_urls or not any(item.result == "published" and item.download for item in items):
+        return  # nothing new to fetch (a rerun that only completed a Release): nobody is told twice
     if not (history.is_release or settings.notify_dev):
         log.info("%s is not a release (no tag): not notified (--notify-dev would)", history.version)
         return

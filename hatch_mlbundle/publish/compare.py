@@ -7,6 +7,7 @@ A metric missing from either card is shown as missing and never gated: there is 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -71,14 +72,42 @@ def per_class(current: Release, previous: Release | None) -> list[Row]:
             for label in sorted(set(before) | set(after), key=lambda k: (len(k), k))]
 
 
+def _valid(metrics: dict[str, Any], key: str) -> tuple[bool, float | None]:
+    """(present, value): a value only when it is a finite number in range (accuracy a fraction, latency >= 0)."""
+    if key not in metrics:
+        return False, None
+    value = _number(metrics, key)
+    if value is None or not math.isfinite(value) or value < 0 or (key == "accuracy" and value > 1):
+        return True, None
+    return True, value
+
+
+def _unreadable(key: str, current: Release, previous: Release) -> str | None:
+    """Why ``key`` cannot be compared although it should be, or None (comparable, or absent from both cards)."""
+    (had, before), (has, after) = _valid(_metrics(previous), key), _valid(_metrics(current), key)
+    if not had and not has:
+        return None  # a model without this metric: nothing to gate
+    for present, value, release in ((has, after, current), (had, before, previous)):
+        if value is None:
+            state = "is not a valid number" if present else "is missing"
+            return f"{key} of {release.version} {state} in its model_card.json: cannot compare"
+    return None
+
+
 def regressions(current: Release, previous: Release | None, *, max_accuracy_drop: float,
                 max_latency_increase: float) -> list[str]:
     """What got worse beyond the limits (``max_accuracy_drop`` in percentage points, ``max_latency_increase`` in
-    percent), each with both figures and both versions; empty when nothing did or there is nothing to compare."""
+    percent), each with both figures and both versions; and what cannot be compared although it should be (a
+    previous release without a readable card, a figure missing, NaN or out of range), which is refused the same
+    way: a gate that cannot look must not pass.  Empty when there is no previous release or nothing got worse."""
     if previous is None:
         return []
+    if previous.card is None:
+        return [f"release {previous.version} has no readable model_card.json in the generic registry: cannot compare"]
+    found = [problem for key in ("accuracy", "latency_ms") if (problem := _unreadable(key, current, previous))]
+    if found:
+        return found
     before, after = _metrics(previous), _metrics(current)
-    found = []
     accuracy = _number(before, "accuracy"), _number(after, "accuracy")
     if None not in accuracy and (accuracy[0] - accuracy[1]) * 100 > max_accuracy_drop + 1e-9:
         found.append(f"accuracy fell from {_percent(accuracy[0])} in {previous.version} to {_percent(accuracy[1])} in "

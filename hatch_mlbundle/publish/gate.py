@@ -8,6 +8,7 @@ Both end the run with one line and nothing published, so a retagged or regressed
 from __future__ import annotations
 
 import logging
+from typing import Mapping
 
 from packaging.version import Version
 
@@ -29,9 +30,23 @@ def check_tag(tag: str | None, history: History) -> None:
     named = tag_version(tag)
     if named is None:
         raise ConfigError(f"tag {tag!r} names no version; release tags look like v1.2.0")
+    if named.is_devrelease or named.local:
+        raise ConfigError(f"tag {tag} names a dev version; release tags look like v1.2.0 (dev versions are "
+                          "published from the default branch, without a tag)")
     if named != Version(history.version):
         raise Refused(f"tag {tag} names version {named} but {history.name} was built as {history.version}; nothing "
                       f"was sent: build from the tagged commit with its tags fetched (GIT_DEPTH: 0), or fix the tag")
+
+
+def tag_pipeline_publishes(history: History, env: Mapping[str, str]) -> str | None:
+    """In a GitLab branch pipeline, a version that is not a dev version (the branch's commit carries a release
+    tag) is left to the tag's own pipeline, which gates it and makes its Release: the line that says so."""
+    branch = env.get("CI_COMMIT_BRANCH")
+    version = Version(history.version)
+    if history.is_release or not branch or version.is_devrelease or version.local:
+        return None
+    return (f"{history.name} {history.version} is a release: the pipeline of its tag v{history.version} publishes "
+            f"it, with the regression gate and the GitLab Release; nothing to publish from branch {branch}")
 
 
 def check_regression(history: History, *, max_accuracy_drop: float, max_latency_increase: float,

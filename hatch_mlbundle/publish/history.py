@@ -44,8 +44,8 @@ def parse_version(text: str) -> Version | None:
 
 
 def tag_version(tag: str) -> Version | None:
-    """``v1.2.0`` and ``1.2.0`` name version 1.2.0; anything else names none."""
-    return parse_version(tag[1:] if tag[:1] in "vV" else tag)
+    """``v1.2.0`` names version 1.2.0 (the tags hatch-vcs and the pipeline take); anything else names none."""
+    return parse_version(tag[1:]) if tag[:1] == "v" and tag[1:2].isdigit() else None
 
 
 def wheel_card(wheel: Artifact) -> dict[str, Any] | None:

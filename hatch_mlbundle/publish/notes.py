@@ -2,18 +2,33 @@
 came from, and the exact commands that install it.
 
 Deterministic on purpose (the cards, the version and the links only; no clock): a rerun renders the same text,
-so the release it finds complete is left alone.  The marker line tells notes written here from a person's.
+so the release it finds complete is left alone.  The first line marks notes written here, with the sha256 of the
+rest: notes a person wrote, or edited after us, no longer match it, and are theirs (kept).
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any, Sequence
 
 from ..tables import markdown_table
 from .compare import Row, headline, per_class
 from .history import Release
 
-MARKER = "<!-- release notes by hatch-mlbundle -->"
+MARKER = "<!-- release notes by hatch-mlbundle, sha256 {} -->"
+_MARKED = re.compile(r"<!-- release notes by hatch-mlbundle, sha256 ([0-9a-f]{64}) -->\n")
+
+
+def _sign(body: str) -> str:
+    return MARKER.format(hashlib.sha256(body.encode()).hexdigest()) + "\n" + body
+
+
+def untouched(description: str) -> bool:
+    """Whether ``description`` is notes of ours that nobody has edited since (so a rerun may replace them)."""
+    match = _MARKED.match(description.replace("\r\n", "\n"))
+    body = description.replace("\r\n", "\n")[match.end():] if match else ""
+    return bool(match) and hashlib.sha256(body.encode()).hexdigest() == match.group(1)
 
 
 def _rows(rows: list[Row], label: str, previous: Release | None, current: Release) -> str:
@@ -42,7 +57,7 @@ def _hashes(card: dict[str, Any]) -> list[str]:
 def render(current: Release, previous: Release | None, *, name: str, tag: str, index_url: str,
            files: Sequence[tuple[str, str]], allowed: Sequence[str]) -> str:
     """``files``: (name, download URL) of every published raw file; ``allowed``: regressions let through."""
-    out = [MARKER, f"# {name} {current.version}", ""]
+    out = [f"# {name} {current.version}", ""]
     if previous is None:
         out.append("First release: there is no earlier release to compare with.")
     else:
@@ -59,10 +74,11 @@ def render(current: Release, previous: Release | None, *, name: str, tag: str, i
         out += ["", "## Where it came from", "", *_hashes(card)]
     host_path = index_url.split("://", 1)[-1]
     scheme = index_url.split("://", 1)[0]
-    out += ["", "## Install", "", "With pip, from this project's package registry (a token with read_api, or "
-            "a deploy token with read_package_registry):", "", "```sh",
+    out += ["", "## Install", "", "With pip, from this project's package registry (a personal access token with "
+            "read_api; with a deploy token, its user name instead of `__token__`):", "", "```sh",
             f"pip install {name}=={current.version} --index-url {scheme}://__token__:<your_token>@{host_path}",
-            "```", "", "The raw files, without pip:", "", "```sh"]
+            "```", "", "The raw files, without pip (with a deploy token: `--header \"Deploy-Token: ...\"`):",
+            "", "```sh"]
     out += [f'curl --fail --header "PRIVATE-TOKEN: <your_token>" -o {file_name} "{url}"' for file_name, url in files]
     out += ["```", "", f"Tag: `{tag}`.", ""]
-    return "\n".join(out)
+    return _sign("\n".join(out))

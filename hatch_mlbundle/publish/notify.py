@@ -51,11 +51,13 @@ def secret_forms(urls: Iterable[str]) -> list[str]:
         try:
             parts = urlsplit(url)
             address = parts.netloc.rpartition("@")[2]
-            host = address.rpartition(":")[0] or address  # as written: .hostname is lower case, a token is not
+            host, _, port = address.rpartition(":") if ":" in address else (address, "", "")
             pieces = [parts.username or "", parts.password or "", parts.fragment,
                       *parts.path.split("/"), *(value for _, value in parse_qsl(parts.query))]
             if "." not in host and ":" not in host and host not in _PUBLIC_HOSTS:
-                pieces.append(host)
+                pieces += [host, address]  # as written: .hostname is lower case, a token is not
+            if port and not port.isdigit():  # Telegram: tgram://<bot id>:<bot token>/..., the token after ":"
+                pieces += [port, address]
         except ValueError:  # not even a URL's shape (a bad port, an open bracket): every piece of it
             pieces = re.split(r"[/:@?&=#]+", url)
         forms += [form for piece in pieces if piece for form in (piece, unquote(piece))]

@@ -16,7 +16,7 @@ from ..gitlab import RegistryError
 from .announce import announce
 from .artifacts import find_artifacts
 from .context import RunContext
-from .gate import check_regression, check_tag
+from .gate import check_regression, check_tag, tag_pipeline_publishes
 from .history import History
 from .plan import build_plan, check_remote
 from .report import human_size, plan_table, summary_table
@@ -33,6 +33,10 @@ def publish(context: RunContext) -> int:
     with tempfile.TemporaryDirectory(prefix="mlbundle-publish-") as workdir, context:
         context.history = history = History(context, artifacts)
         check_tag(settings.tag, history)
+        deferred = tag_pipeline_publishes(history, context.env)
+        if deferred:
+            print(deferred)
+            return 0
         if history.is_release:  # compared with the previous release, before anything is sent
             check_regression(history, max_accuracy_drop=settings.max_accuracy_drop,
                              max_latency_increase=settings.max_latency_increase, allow=settings.allow_regression)

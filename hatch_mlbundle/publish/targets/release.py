@@ -4,7 +4,7 @@
 One item, the release itself, so the run treats it as any file: compared first, sent only when missing or
 incomplete, then read back.  Its digest covers the notes and our links as the server holds them: a rerun after a
 partial failure adds what is missing, a complete release is left alone, and a person's own notes or extra links
-are kept (notes without this tool's marker are theirs).  Only the publish of a tag (CI_COMMIT_TAG, --tag) makes
+are kept (notes that are not ours as we wrote them are theirs).  Only the publish of a tag (CI_COMMIT_TAG, --tag) makes
 a Release; a dev version from the default branch is files only.
 """
 
@@ -13,21 +13,30 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
-from ...gitlab import GitLabClient
+from ...gitlab import ConfigError, GitLabClient
 from ..artifacts import Artifact
-from ..notes import MARKER, render
+from ..notes import render, untouched
 from .base import Item, Target
 
 log = logging.getLogger("hatch_mlbundle.publish")
+# GitLab's rule for a link's filepath (app/models/releases/link.rb); a name it refuses gets no direct path
+_ASSET_PATH = re.compile(r"(?=.{2,128}$)/[^/](?!.*//.*)[\-.\w/]+[\da-zA-Z]")
 
 
 def _digest(description: str, links: list[dict[str, Any]]) -> str:
     view = {"description": description,
             "links": sorted((link["name"], link["url"], link.get("link_type") or "other") for link in links)}
     return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
+
+
+def _match(link: dict[str, Any], held: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The server's link for one of ours: by name, else by URL (a person renamed it: theirs now, kept)."""
+    by_name = [old for old in held if old.get("name") == link["name"]]
+    return (by_name or [old for old in held if old.get("url") == link["url"]] or [None])[0]
 
 
 class Release(Target):
@@ -44,7 +53,8 @@ class Release(Target):
         client = self._client()
         tag = self.context.settings.tag
         downloads = [item.download for item in self.context.planned if item.download]
-        links = [{"name": d.name, "url": d.url, "link_type": "package", "direct_asset_path": d.path} for d in downloads]
+        links = [{"name": d.name, "url": d.url, "link_type": "package",
+                  **({"direct_asset_path": d.path} if _ASSET_PATH.fullmatch(d.path) else {})} for d in downloads]
         notes = render(history.current, history.previous, name=history.name, tag=tag,
                        index_url=client.pypi_simple_url(history.name).rsplit("/", 1)[0],
                        files=[(d.name, d.url) for d in downloads if not d.path.startswith("/pypi/")],
@@ -52,20 +62,28 @@ class Release(Target):
         path = workdir / "release-notes.md"
         path.write_text(notes, encoding="utf-8")
         commit = self.context.env.get("CI_COMMIT_SHA") or (history.current.card or {}).get("git_commit")
+        if not commit:  # GitLab needs it to create the tag if the tag is not pushed yet: refuse before sending
+            raise ConfigError(f"release {tag}: the commit it was built from is unknown (the wheel's card has no "
+                              "git_commit: built from an sdist outside CI); set CI_COMMIT_SHA to that commit")
         payload = {"tag_name": tag, "name": f"{history.name} {history.version}", "description": notes,
-                   "assets": {"links": links}, **({"ref": commit} if commit else {})}
+                   "assets": {"links": links}, "ref": commit}
         return [Item(self, f"release {tag}", path, history.name, history.version, client.release_url(tag),
                      path.stat().st_size, _digest(notes, links), data=payload)]
 
     def _held(self, item: Item, release: dict[str, Any] | None) -> str | None:
-        """The digest of the server's release as this tool sees it: a person's notes count as ours (kept)."""
+        """The digest of the server's release as this tool sees it: a person's notes (or a link a person renamed)
+        count as ours, since they are kept."""
         if release is None:
             return None
         description = release.get("description") or ""
-        if description and MARKER not in description:
+        if description and not untouched(description):
             description = item.data["description"]
-        ours = {link["name"] for link in item.data["assets"]["links"]}
-        links = [link for link in (release.get("assets") or {}).get("links") or [] if link.get("name") in ours]
+        held = (release.get("assets") or {}).get("links") or []
+        links = []
+        for link in item.data["assets"]["links"]:
+            found = _match(link, held)
+            if found is not None:
+                links.append(found if found.get("name") == link["name"] else link)
         return _digest(description, links)
 
     def remote_sha256(self, item: Item) -> str | None:
@@ -82,15 +100,16 @@ class Release(Target):
             if client.create_release(payload) is not None:
                 return
             release = client.release(tag) or {}  # 409: created meanwhile; complete it like any other
-        held = {link["name"]: link for link in (release.get("assets") or {}).get("links") or []}
+        held = (release.get("assets") or {}).get("links") or []
         for link in payload["assets"]["links"]:
-            old = held.get(link["name"])
+            old = _match(link, held)
             if old is None:
                 client.add_release_link(tag, link)
-            elif (old.get("url"), old.get("link_type")) != (link["url"], link["link_type"]):
+            elif old.get("name") == link["name"] and (old.get("url"), old.get("link_type")) != (link["url"],
+                                                                                               link["link_type"]):
                 client.update_release_link(tag, old["id"], link)
         description = release.get("description") or ""
-        if (not description or MARKER in description) and description != payload["description"]:
+        if (not description or untouched(description)) and description != payload["description"]:
             client.update_release(tag, {"description": payload["description"]})
 
     def verify(self, item: Item) -> str:
