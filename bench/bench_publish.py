@@ -118,9 +118,11 @@ def publish_rows(gl, dist: Path, root: Path) -> list[list[str]]:
     version = find_artifacts(dist)[0].version
     size_mib = sum(p.stat().st_size for p in dist.iterdir() if p.is_file()) / 2**20
     rows = []
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     for project, extra, label in ((PROJECT, [], "publish dist/"),
                                   (PROJECT + 1, ["--tag", f"v{version}"], f"publish dist/ --tag v{version}")):
-        env = {**os.environ, "GITLAB_TOKEN": TOKEN, "CI_API_V4_URL": gl.api_url, "CI_PROJECT_ID": str(project)}
+        env = {**os.environ, "GITLAB_TOKEN": TOKEN, "CI_API_V4_URL": gl.api_url, "CI_PROJECT_ID": str(project),
+               "CI_COMMIT_SHA": commit}  # the release's ref, as in CI (a wheel built from an sdist names none)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         command = [sys.executable, "-m", "hatch_mlbundle", "publish", "--quiet", "--root", str(root), *extra,
                    str(dist)]

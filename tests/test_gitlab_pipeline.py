@@ -81,15 +81,16 @@ def clone(tmp_path, local_gitlab):
 
 
 def test_default_branch_runs_test_build_publish_and_the_packages_appear(gitlab_ci_local, clone, local_gitlab, loopback_env):
+    commit(clone, "a merge after the release v1.0.0")  # the dev version 1.0.1.dev1
     code, output = pipeline(gitlab_ci_local, clone, local_gitlab, loopback_env)
     assert code == 0, output[-4000:]
     for job in ("test", "build", "publish"):
         assert f"PASS  {job}" in output, output[-4000:]
     assert "mlbundle: reuse" in output and "passed in" in output
-    assert published(local_gitlab) == {
-        "generic": sorted(["INSTRUCTION.md", "SHA256SUMS", "mnist_model-1.0.0-py3-none-any.whl", "model.pth", "model.onnx",
-                           "model_card.json", "requirements.txt", "run_mnist.py"]),
-        "pypi": ["mnist_model-1.0.0-py3-none-any.whl", "mnist_model-1.0.0.tar.gz"],
+    assert published(local_gitlab, "1.0.1.dev1") == {
+        "generic": sorted(["INSTRUCTION.md", "SHA256SUMS", "mnist_model-1.0.1.dev1-py3-none-any.whl", "model.pth",
+                           "model.onnx", "model_card.json", "requirements.txt", "run_mnist.py"]),
+        "pypi": ["mnist_model-1.0.1.dev1-py3-none-any.whl", "mnist_model-1.0.1.dev1.tar.gz"],
     }
     assert local_gitlab.job_token not in output
 

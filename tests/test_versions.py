@@ -50,6 +50,15 @@ def test_a_tag_builds_its_version_and_each_later_commit_a_new_dev_version(tmp_pa
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["mnist_model-1.1.1.dev2-py3-none-any.whl"]
 
 
+def test_only_v_tags_are_versions(tmp_path):
+    """The pipeline releases tags v*; another tag (release-2.0.0, 1.5.0) must not move the versions either."""
+    project = copy_project(tmp_path / "project", tag="v1.1.0")
+    commit(project, "one")
+    for other in ("release-2.0.0", "1.5.0"):
+        run(GIT + ["-C", project, "tag", other], check=True)
+    assert build(project, "-t", "wheel") == ["mnist_model-1.1.1.dev1-py3-none-any.whl"]
+
+
 def test_outside_git_the_build_says_how_to_name_a_version(tmp_path):
     project = copy_project(tmp_path / "project", tag=None)
     shutil.rmtree(project / ".git")
