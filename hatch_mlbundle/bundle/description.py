@@ -2,7 +2,8 @@
 
 What GitLab's package page and ``pip show`` display.  A person writes the prose (what the model does, intended
 use, limitations) in a template; the figures are filled in from the same card dict as ``model_card.json``, at
-markers ``<!-- mlbundle:NAME -->``, so the page can never disagree with the record.  ``model-index-metrics`` goes
+markers ``<!-- mlbundle:NAME -->``, so the page shows the lock's record.  (One seam: a wheel built from an sdist
+outside CI has no git commit or commit time for its card, while the description keeps the sdist's.)  ``model-index-metrics`` goes
 in the YAML front matter (a JSON flow list, which is YAML too), the others in the body.
 """
 from __future__ import annotations
@@ -113,4 +114,8 @@ def refresh(metadata: Any, config: BundleConfig) -> None:
     """After training wrote a new lock: render the description again into hatchling's cached core metadata."""
     core = metadata.core
     if config.description is not None and core.readme_path == "" and core.readme_content_type == "text/markdown":
+        # hatchling's (private) cache of the description: a hatchling without it must not keep old figures silently
+        if not hasattr(core, "_readme"):
+            raise BundleError("this hatchling keeps the description elsewhere; build again to describe the new "
+                              "weights (or pin hatchling<2)")
         core._readme = long_description(config, metadata.name, metadata.version)["text"]
