@@ -70,8 +70,7 @@ def fetch(url: str, sha256: str, size: int, *, headers: Mapping[str, str] | None
                 digest = _download(url, partial, size, headers or {}, timeout, ends)
             except _Retry as exc:
                 problem = str(exc)
-                say(f"mlbundle: fetching {_name(url)}: {problem}; retrying ({attempt}/{attempts})")
-                time.sleep(min(0.2 * 2 ** attempt, 2.0))
+                _retrying(say, url, problem, attempt, attempts)
                 continue
             if digest == sha256:
                 partial.chmod(0o444)  # a hard link into a project must not let anyone edit the cache in place
@@ -79,12 +78,18 @@ def fetch(url: str, sha256: str, size: int, *, headers: Mapping[str, str] | None
                 return target
             partial.unlink(missing_ok=True)  # wrong bytes: never kept, never resumed from
             problem = f"served bytes with sha256 {digest[:12]}..., not the pinned {sha256[:12]}..."
-            say(f"mlbundle: fetching {_name(url)}: {problem}; retrying ({attempt}/{attempts})")
+            _retrying(say, url, problem, attempt, attempts)
         raise FetchError(f"cannot fetch {url}: {problem}; nothing was kept (cache {target.parent})")
 
 
 class _Retry(Exception):
     pass
+
+
+def _retrying(say: Callable[[str], None], url: str, problem: str, attempt: int, attempts: int) -> None:
+    if attempt < attempts:
+        say(f"mlbundle: fetching {_name(url)}: {problem}; retrying ({attempt}/{attempts - 1})")
+        time.sleep(min(0.2 * 2 ** attempt, 2.0))
 
 
 def _check_url(url: str) -> None:
