@@ -46,6 +46,22 @@ def cached(sha256: str, size: int, root: Path | None = None) -> Path | None:
     return path if path.is_file() and path.stat().st_size == size else None
 
 
+def named(blob: Path, name: str) -> Path:
+    """The blob under its file name (`files/<sha256>/<name>`, a hard link, else a copy), for readers that go by
+    the suffix (.onnx or .pth) or the name; made once, atomically."""
+    path = blob.parents[2] / "files" / blob.name / name
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+        try:
+            os.link(blob, tmp)
+        except OSError:
+            with open(blob, "rb") as source, open(tmp, "wb") as copy:
+                copy.writelines(iter(lambda: source.read(CHUNK), b""))
+        move_atomic(tmp, path)
+    return path
+
+
 def fetch(url: str, sha256: str, size: int, *, headers: Mapping[str, str] | None = None, root: Path | None = None,
           attempts: int = ATTEMPTS, timeout: float = TIMEOUT, deadline: float | None = None,
           say: Callable[[str], None] = lambda line: None) -> Path:
