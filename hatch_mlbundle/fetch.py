@@ -1,7 +1,7 @@
 """Weights by reference: one blob (URL + sha256 + size) fetched into a content-addressed cache.
 
 Standard library only, on purpose: the build hook runs in isolated environments where only hatchling is
-installed, and this same file (with files.py) is shipped into wheels built with `bundle = "reference"`, so
+installed, and this same file (with files.py and blobs.py, the cache) is shipped into wheels built with `bundle = "reference"`, so
 the runtime fetches with the same checks. Streamed with the body capped at the expected size and a deadline,
 resumed with HTTP Range after a cut, hashed while written, moved in atomically under its sha256: a file in
 the cache is always whole and right, so a warm cache needs no network at all.
@@ -9,19 +9,16 @@ the cache is always whole and right, so a warm cache needs no network at all.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import time
-import urllib.error
-import urllib.request
 from itertools import chain
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
+from .blobs import blob_path, cached, locked
 from .files import CHUNK, digest_chunks, move_atomic
 
-CACHE_ENV = "MLBUNDLE_CACHE"  # the root of this plugin's caches (.ci/setup uses it too); blobs/ is ours
 ATTEMPTS = 4
 TIMEOUT = 30.0  # seconds without a byte before a read gives up (then it is retried, resuming)
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -30,36 +27,6 @@ RETRIED = {408, 425, 429, 500, 502, 503, 504}
 
 class FetchError(Exception):
     """One line: what, from where, why, and what to do."""
-
-
-def cache_root(env: Mapping[str, str] = os.environ) -> Path:
-    return Path(env.get(CACHE_ENV) or Path.home() / ".cache" / "hatch-mlbundle")
-
-
-def blob_path(sha256: str, root: Path | None = None) -> Path:
-    return (root or cache_root()) / "blobs" / "sha256" / sha256
-
-
-def cached(sha256: str, size: int, root: Path | None = None) -> Path | None:
-    """The cached blob when there is one of the right size (it was hashed when it moved in), else None."""
-    path = blob_path(sha256, root)
-    return path if path.is_file() and path.stat().st_size == size else None
-
-
-def named(blob: Path, name: str) -> Path:
-    """The blob under its file name (`files/<sha256>/<name>`, a hard link, else a copy), for readers that go by
-    the suffix (.onnx or .pth) or the name; made once, atomically."""
-    path = blob.parents[2] / "files" / blob.name / name
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
-        try:
-            os.link(blob, tmp)
-        except OSError:
-            with open(blob, "rb") as source, open(tmp, "wb") as copy:
-                copy.writelines(iter(lambda: source.read(CHUNK), b""))
-        move_atomic(tmp, path)
-    return path
 
 
 def fetch(url: str, sha256: str, size: int, *, headers: Mapping[str, str] | None = None, root: Path | None = None,
@@ -74,7 +41,7 @@ def fetch(url: str, sha256: str, size: int, *, headers: Mapping[str, str] | None
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{sha256}.partial")
     ends = time.monotonic() + (deadline if deadline is not None else 120 + size / (4 << 20))
-    with _locked(target.with_name(f"{sha256}.lock")):
+    with locked(target.with_name(f"{sha256}.lock")):
         if cached(sha256, size, root):  # another process fetched it while we waited
             return target
         problem = ""
@@ -121,6 +88,10 @@ def _name(url: str) -> str:
 
 def _download(url: str, partial: Path, size: int, headers: Mapping[str, str], timeout: float, ends: float) -> str:
     """Bring `partial` to `size` bytes (resuming what is there) and return the sha256 of the whole file."""
+    import http.client  # here, not at the top: a warm cache (every no-op build) never pays for them
+    import urllib.error
+    import urllib.request
+
     have = partial.stat().st_size if partial.exists() else 0
     if have > size:
         partial.unlink()
@@ -174,6 +145,8 @@ def _hash(partial: Path, new_chunks: Iterator[bytes], prefix: int = -1) -> str:
 
 def _stream(response, out, cap: int, ends: float) -> Iterator[bytes]:
     """The body's chunks, each written before it is hashed; never past `cap` bytes nor the deadline."""
+    import http.client
+
     while cap > 0:
         if time.monotonic() > ends:
             raise _Retry("deadline passed")
@@ -199,20 +172,3 @@ def _range_start(response) -> int | None:
         return int(value.split()[1].split("-")[0])
     except (IndexError, ValueError):
         return -1
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One fetcher per blob at a time (two builds sharing a cache resume one partial file, not two)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock; the partial file name is still per blob
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-

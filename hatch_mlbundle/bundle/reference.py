@@ -1,8 +1,8 @@
 """`bundle = "reference"`: the wheel carries pointers, not the weights, and the one fetcher to follow them.
 
 The pointers are `references.json` beside the weights ({file name: url, sha256, size}, from the lock's
-`references`, which `weights push` writes); the fetcher is ../fetch.py with what it needs (files.py, and the
-credentials of gitlab/auth.py with its helpers, via fetch_auth.py) pasted into one module at `fetcher`, so the
+`references`, which `weights push` writes); the fetcher is ../fetch.py with what it needs (files.py, blobs.py,
+and the credentials of gitlab/auth.py with its helpers, via fetch_auth.py) pasted into one module at `fetcher`, so the
 installed model fetches on first use with the same cache, checks and credentials as the hook, and no second
 copy of that code is written by hand. The weights linked into the tree for the gates are taken out again
 before hatchling collects the files: a reference wheel never embeds them (the next build links them back
@@ -14,14 +14,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .. import fetch
+from .. import blobs
 from ..files import sha256_file, write_json_atomic, write_text_atomic
 from .config import BundleConfig
 from .errors import BundleError
 
 POINTERS = "references.json"
 # In dependency order: each uses only the standard library and the ones before it.
-SOURCES = ("files.py", "gitlab/redact.py", "gitlab/errors.py", "gitlab/auth.py", "fetch.py", "fetch_auth.py")
+SOURCES = ("files.py", "blobs.py", "gitlab/redact.py", "gitlab/errors.py", "gitlab/auth.py", "fetch.py",
+           "fetch_auth.py")
 RELATIVE_IMPORT = re.compile(r"^[ \t]*from \.[\w.]* import [^\n(]*\n", re.MULTILINE)
 FUTURE = "from __future__ import annotations\n"
 
@@ -57,7 +58,7 @@ def write(config: BundleConfig, lock: dict[str, Any]) -> list[Path]:
     write_json_atomic(config.weights.parent / POINTERS, pointers)
     write_text_atomic(config.fetcher, render_fetcher())
     for path in files(config):
-        if fetch.blob_path(pointers[path.name]["sha256"]).is_file():
+        if blobs.blob_path(pointers[path.name]["sha256"]).is_file():
             path.unlink()  # its bytes (checked above) are in the cache: nothing is lost
         else:
             raise BundleError(f"bundle = \"reference\": {path.relative_to(config.root).as_posix()} is not in the "

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import fetch
+from .. import blobs, fetch
 from ..fetch_auth import headers_for
 from ..files import sha256_file
 from .config import BundleConfig
@@ -28,7 +28,8 @@ def materialize(config: BundleConfig, lock: dict[str, Any], files: list[Path],
         if ref is None or path.is_file() and not _stale_link(path, ref["sha256"]):
             continue
         try:
-            blob = fetch.fetch(ref["url"], ref["sha256"], ref["size"], headers=headers_for(ref["url"]), say=say)
+            blob = blobs.cached(ref["sha256"], ref["size"]) or fetch.fetch(
+                ref["url"], ref["sha256"], ref["size"], headers=headers_for(ref["url"]), say=say)
         except fetch.FetchError as exc:
             raise BundleError(f"{name}: {exc}") from None
         except ValueError as exc:  # a token that cannot be one (gitlab/auth.py's check), named, never shown
@@ -38,8 +39,8 @@ def materialize(config: BundleConfig, lock: dict[str, Any], files: list[Path],
 
 def _stale_link(path: Path, sha256: str) -> bool:
     """A file we linked from the cache (same inode as a cached blob) that is not the pinned blob."""
-    blob = fetch.blob_path(sha256_file(path))
-    return blob.is_file() and os.path.samefile(blob, path) and blob != fetch.blob_path(sha256)
+    blob = blobs.blob_path(sha256_file(path))
+    return blob.is_file() and os.path.samefile(blob, path) and blob != blobs.blob_path(sha256)
 
 
 def _link(blob: Path, path: Path) -> None:

@@ -46,12 +46,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         try:
             push(options, env, redactor)
             return 0
-        except ConfigError as exc:
+        except (ConfigError, RegistryError) as exc:  # the publisher's exit statuses: 2 usage, 1 registry
             print(f"{prog}: error: {exc}", file=sys.stderr)
-            return 2
-        except RegistryError as exc:
-            print(f"{prog}: error: {exc}", file=sys.stderr)
-            return 1
+            return 2 if isinstance(exc, ConfigError) else 1
 
 
 def push(options: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> None:

@@ -5,6 +5,7 @@ The file a run needs is fetched on first use into the cache the build uses (~/.c
 MLBUNDLE_CACHE), streamed, resumed, checked against its sha256 and moved in whole, like huggingface_hub does;
 after that, runs need no network. A wheel that embeds its weights has no references.json: nothing happens.
 """
+import importlib
 import json
 import os
 import sys
@@ -40,7 +41,7 @@ def bundled(defaults, backend=None):
 
 def fetched(name, pointer):
     """The file in the cache, fetched first when it is not there; one line saying what is needed when it cannot."""
-    from . import _fetch  # generated into reference wheels by the build hook
+    _fetch = importlib.import_module(f"{__package__}._fetch")  # generated into reference wheels by the hook
 
     def say(line):
         print(line, file=sys.stderr)
