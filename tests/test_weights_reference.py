@@ -177,3 +177,22 @@ def test_push_refuses_weights_the_lock_does_not_record(local_gitlab, lock, tmp_p
     argv = ["push", str(weights), "--lock", str(lock_path), "--url", local_gitlab.api_url, "--project", "1217"]
     assert weights_cli.main(argv, env={"GITLAB_TOKEN": local_gitlab.private_token}) == 2
     assert "is not the file" in capsys.readouterr().err and local_gitlab.requests == []
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"bundle": "lfs"}, "Option `bundle` for build hook `custom` must be one of 'embed', 'reference', not 'lfs'"),
+    ({"bundle": "reference"}, "Option `bundle` for build hook `custom` is \"reference\", which needs `fetcher`"),
+    ({"fetcher": "model_src/mnist_model/_fetch.py"}, "Option `fetcher` for build hook `custom` is only used with bundle"),
+    ({"bundle": "reference", "fetcher": "x.txt"}, "Option `fetcher` for build hook `custom` must name a .py file"),
+])
+def test_the_bundle_options_are_checked_in_one_line(extra, message):
+    import tomllib
+
+    from hatch_mlbundle.bundle.config import load_config
+    from hatch_mlbundle.bundle.errors import BundleError
+    from helpers import ROOT
+
+    table = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    with pytest.raises(BundleError) as error:
+        load_config(ROOT, {**table["hooks"]["custom"], **extra}, "custom", environ={})
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)

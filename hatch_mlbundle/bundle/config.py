@@ -110,9 +110,11 @@ def _bundle(read: Reader, root: Path) -> tuple[str, Path | None]:
     if bundle not in BUNDLES:
         read.fail("bundle", f"must be one of {', '.join(map(repr, BUNDLES))}, not {bundle!r}")
     fetcher = read.get("fetcher", str)
-    if (bundle == "reference") != (fetcher is not None):
-        read.fail("fetcher" if fetcher else "bundle", "and `fetcher` go together: bundle = \"reference\" needs "
-                  "fetcher = \"<package dir>/_fetch.py\" (the module the wheel fetches its weights with)")
+    if bundle == "reference" and fetcher is None:
+        read.fail("bundle", "is \"reference\", which needs `fetcher` = \"<package dir>/_fetch.py\": where the hook "
+                            "writes the module the installed package fetches its weights with")
+    if bundle == "embed" and fetcher is not None:
+        read.fail("fetcher", "is only used with bundle = \"reference\"; remove it, or set `bundle`")
     if fetcher is not None and not fetcher.endswith(".py"):
         read.fail("fetcher", f"must name a .py file inside the package, not {fetcher!r}")
     return bundle, root / fetcher if fetcher else None
