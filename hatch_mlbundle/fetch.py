@@ -151,7 +151,7 @@ def _stream(response, out, cap: int, ends: float) -> Iterator[bytes]:
         if time.monotonic() > ends:
             raise _Retry("deadline passed")
         try:
-            chunk = response.read(min(CHUNK, cap))
+            chunk = response.read1(min(CHUNK, cap))  # what has arrived: a reset loses none of it
         except (OSError, http.client.HTTPException) as exc:  # reset, timeout, IncompleteRead
             out.flush()
             raise _Retry(f"{type(exc).__name__} mid-body") from None

@@ -196,3 +196,47 @@ def test_the_bundle_options_are_checked_in_one_line(extra, message):
     with pytest.raises(BundleError) as error:
         load_config(ROOT, {**table["hooks"]["custom"], **extra}, "custom", environ={})
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_a_connection_reset_mid_body_is_resumed(tmp_path, monkeypatch):
+    """A TCP reset after part of a body with a Content-Length (the registry's faults reset requests, not
+    answers): the fetcher keeps what it got and asks for the rest with Range."""
+    import socket
+    import struct
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    data = os.urandom(SIZE)
+    ranges = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            start = int(self.headers.get("Range", "bytes=0-")[6:].split("-")[0])
+            ranges.append(start)
+            self.send_response(206 if start else 200)
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{SIZE - 1}/{SIZE}")
+            self.send_header("Content-Length", str(SIZE - start))
+            self.end_headers()
+            if len(ranges) == 1:
+                self.wfile.write(data[:1_000_000])
+                self.wfile.flush()
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()  # RST
+                return
+            self.wfile.write(data[start:])
+
+        def log_message(self, *args):
+            pass
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/model.pth"
+        path = fetch.fetch(url, hashlib.sha256(data).hexdigest(), SIZE, root=tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert path.read_bytes() == data and ranges[0] == 0 and ranges[1] >= 65536
