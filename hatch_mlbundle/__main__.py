@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # command -> module with main(argv, prog=...) returning the exit status; imported only when chosen
-COMMANDS = {"publish": "hatch_mlbundle.publish.cli"}
+COMMANDS = {"publish": "hatch_mlbundle.publish.cli", "weights": "hatch_mlbundle.publish.weights"}
 
 
 def main(argv: list[str] | None = None) -> int:

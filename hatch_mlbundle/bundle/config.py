@@ -17,6 +17,7 @@ from .reader import Reader
 
 MODES = ("auto", "verify", "train")
 MODE_ENV = "MLBUNDLE_MODE"
+BUNDLES = ("embed", "reference")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +44,8 @@ class BundleConfig:
     export: str | None = None  # the project's exporter, called right after training (exported.py)
     exported: Path | None = None  # the file it writes, beside the weights
     description: Path | None = None  # Markdown model card template: the wheel's long description (description.py)
+    bundle: str = "embed"  # "reference": the wheel carries pointers and a fetcher, not the weights (reference.py)
+    fetcher: Path | None = None  # where the hook writes that fetcher (a module of the package), with "reference"
 
 
 def _gates(read: Reader) -> tuple[Gate, ...]:
@@ -101,6 +104,22 @@ def _exported(read: Reader, root: Path, weights: Path) -> Path | None:
     return root / name if name else None
 
 
+def _bundle(read: Reader, root: Path) -> tuple[str, Path | None]:
+    """`bundle = "embed" | "reference"`; "reference" needs `fetcher`, the module path the runtime imports."""
+    bundle = read.get("bundle", str, "embed")
+    if bundle not in BUNDLES:
+        read.fail("bundle", f"must be one of {', '.join(map(repr, BUNDLES))}, not {bundle!r}")
+    fetcher = read.get("fetcher", str)
+    if bundle == "reference" and fetcher is None:
+        read.fail("bundle", "is \"reference\", which needs `fetcher` = \"<package dir>/_fetch.py\": where the hook "
+                            "writes the module the installed package fetches its weights with")
+    if bundle == "embed" and fetcher is not None:
+        read.fail("fetcher", "is only used with bundle = \"reference\"; remove it, or set `bundle`")
+    if fetcher is not None and not fetcher.endswith(".py"):
+        read.fail("fetcher", f"must name a .py file inside the package, not {fetcher!r}")
+    return bundle, root / fetcher if fetcher else None
+
+
 def _optional_path(root: Path, name: str | None) -> Path | None:
     return root / name if name else None
 
@@ -122,6 +141,7 @@ def load_config(root: str | os.PathLike, table: Mapping[str, Any], hook_name: st
     if not all(isinstance(k, str) and isinstance(v, str) and ":" in v for k, v in generated.items()):
         read.fail("generated", "must map file paths to 'package.module:function' strings")
     data_dir = root / read.get("data-dir", str, required=True)
+    bundle, fetcher = _bundle(read, root)
     config = BundleConfig(
         root=root,
         weights=weights,
@@ -145,6 +165,8 @@ def load_config(root: str | os.PathLike, table: Mapping[str, Any], hook_name: st
         export=read.callable_ref("export", required=False),
         exported=_exported(read, root, weights),
         description=_optional_path(root, read.get("description", str)),
+        bundle=bundle,
+        fetcher=fetcher,
     )
     if not config.sources:
         read.fail("sources", "must list the files that determine the weights (model and training code)")

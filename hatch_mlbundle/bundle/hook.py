@@ -22,7 +22,7 @@ class MLBundleBuildHook(BuildHookInterface):
 
     def _plan(self) -> Plan:
         if not hasattr(self, "_cached_plan"):
-            self._cached_plan = make_plan(self._bundle_config())
+            self._cached_plan = make_plan(self._bundle_config(), self.app.display_info)
         return self._cached_plan
 
     def dependencies(self) -> list[str]:

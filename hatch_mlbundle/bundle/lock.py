@@ -5,6 +5,7 @@ their metrics.
 build where nothing changed reuses it instead of importing torch, and the model card is written from it.
 `training` is what the project's train function reported it did (hyper-parameters, time), when it says;
 `exported` the exported model's file, sha256 and what the exporter reported (exported.py), when there is one.
+`references` the files kept out of git, by their path: where to fetch each (url, sha256, size; remote.py).
 """
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ def read_lock(path: Path) -> dict[str, Any] | None:
         raise BundleError(f"lock {path} has version {lock['version']}, this hook reads {LOCK_VERSION}; {restore}")
     if not isinstance(lock["verification"].get("metrics"), dict):
         raise BundleError(f"lock {path} is corrupted (`verification.metrics` missing); {restore}")
+    for name, ref in lock.get("references", {}).items():
+        if not (isinstance(ref, dict) and isinstance(ref.get("url"), str) and isinstance(ref.get("size"), int)
+                and isinstance(ref.get("sha256"), str) and len(ref["sha256"]) == 64):
+            raise BundleError(f"lock {path} is corrupted (`references.{name}` needs url, sha256 and size); {restore}")
     return lock
 
 

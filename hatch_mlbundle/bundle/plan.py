@@ -9,9 +9,9 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from . import exported
+from . import exported, remote
 from . import fingerprint as fp
 from ..files import sha256_file
 from .config import BundleConfig
@@ -81,13 +81,15 @@ def _summarise(found: list[str], limit: int = 3) -> str:
     return "; ".join(found[:limit]) + more
 
 
-def make_plan(config: BundleConfig) -> Plan:
+def make_plan(config: BundleConfig, say: Callable[[str], None] = lambda line: None) -> Plan:
     """Decide what the build must do, without torch; stops early on what verify mode must refuse."""
     inputs = fp.collect_inputs(config)
     if config.mode == TRAIN:
         return Plan(TRAIN, f"mode train (from {config.mode_source})", inputs)
     lock = read_lock(config.lock)
     files = [config.weights] + ([config.exported] if config.exported else [])
+    if lock and lock.get("references"):
+        remote.materialize(config, lock, files, say)
     missing = [relative(config, p) for p, ok in [(f, f.is_file()) for f in files] + [(config.lock, lock)] if not ok]
     if missing:
         if config.mode == "verify":

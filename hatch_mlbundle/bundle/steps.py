@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import exported
+from . import reference as by_reference
 from . import fingerprint as fp
 from ..files import move_atomic, sha256_file, write_json_atomic, write_text_atomic
 from .card import model_card
@@ -132,6 +133,8 @@ def run(config: BundleConfig, plan: Plan, display: Any, name: str, version: str)
     lock = train(config, plan, display) if plan.action == TRAIN else verify(config, plan, display)
     write_json_atomic(config.card, model_card(name, version, config, lock))
     artifacts = [config.card] + write_generated(config)
+    if config.bundle == "reference":
+        artifacts += by_reference.write(config, lock)
     names = [relative(config, path) for path in artifacts]
     display.display_success(f"mlbundle: {relative(config, config.weights)} passed the gates; wrote {', '.join(names)}")
     return names

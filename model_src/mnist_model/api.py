@@ -5,6 +5,7 @@ from pathlib import Path
 
 from .backends import choose, load
 from .preprocess import field_of
+from .remote import bundled
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 DEFAULT_MODEL = WEIGHTS_DIR / "model.onnx"  # what runs by default (onnxruntime)
@@ -35,7 +36,7 @@ def predict(images, weights=None, top_k=3, backend=None):
     """
     single = not isinstance(images, (list, tuple))
     fields = [field_of(image) for image in ([images] if single else images)]
-    path, backend = choose(weights and str(weights), backend, BUNDLED)
+    path, backend = choose(weights and str(weights), backend, BUNDLED if weights else bundled(BUNDLED, backend))
     module, model = _model(str(path), backend)
     results = [Prediction(d, c, tuple(top)) for d, c, top in module.classify_fields(model, fields, top_k=top_k)]
     return results[0] if single else results
