@@ -11,7 +11,7 @@ PIL and numpy only (their C code); pasted into the stand-alone run_mnist.py.
 import numpy as np
 from PIL import Image, ImageFilter
 
-WORK_SIDE = 160  # pictures are reduced to at most this side first: a digit needs 20 pixels
+WORK_SIDE = 256  # pictures are reduced to at most this side first: a digit needs 20 pixels
 BACKGROUND_GRID = 24  # the background is estimated on a grid of about this many cells a side
 FLAT_SIDE = 48  # smaller pictures (MNIST's 28x28) have one background: the median of their border
 MIN_CONTRAST = 0.12  # a picture whose strongest ink differs less than this from its paper is blank
@@ -103,8 +103,11 @@ def ink_of(img):
     work, alpha = working_copy(img)
     strength = np.asarray(alpha, np.float32) / 255 if work is None else contrast(work)
     histogram = np.bincount((strength * 255).astype(np.uint8).ravel(), minlength=256)
-    peak = max(int(_percentiles(histogram, 0.999)), 1) / 255 if strength.size > 1000 else float(strength.max())
+    split = otsu(histogram)
+    # The ink's own strength: the 99th percentile of what lies above Otsu's split (a percentile of the whole
+    # picture would be paper when a thin pen covers under 1% of a big page).
+    peak = (split + int(_percentiles(histogram[split:], 0.99))) / 255 if histogram[split:].any() else 0.0
     if peak < MIN_CONTRAST:
         return None
-    threshold = max(otsu(histogram) / 255, 0.25 * peak, MIN_CONTRAST / 2)
+    threshold = min(max(split / 255, 0.25 * peak, MIN_CONTRAST / 2), peak)
     return np.minimum(strength / peak, 1), threshold / peak

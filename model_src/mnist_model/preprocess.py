@@ -85,7 +85,7 @@ def to_field(img):
     if found is None:
         raise ImageError("blank image: no digit found")
     strength, threshold = found
-    strong = strength > threshold
+    strong = strength >= threshold
     keep = digit_mask(strong)
     strong &= keep
     rows, columns = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))

@@ -14,7 +14,8 @@ PIECES_GRID = 64
 MNIST_WIDTH = 2.3  # median stroke width of MNIST's training digits in the 20x20 box (2 x area / outline)
 THICK, THICK_TO = 1.8, 1.3  # strokes wider than THICK x MNIST's are thinned to THICK_TO x
 WIDTH_SIDE = 80
-BORDER_HANDICAP = 10  # strokes are measured and changed with the digit at most this size
+BORDER_HANDICAP = 10
+TINY = 16  # digits smaller than this are enlarged first  # strokes are measured and changed with the digit at most this size
 
 
 def _runs(mask):
@@ -56,6 +57,8 @@ def digit_mask(strong):
         area, top, bottom, left, right = pieces.get(label, (0, row, row, start, end))
         pieces[label] = (area + end - start, min(top, row), max(bottom, row), min(left, start), max(right, end))
     height, width = small.shape
+    if not pieces:
+        return np.zeros(strong.shape, bool)
     border = {k for k, (_, t, b, l, r) in pieces.items() if t == 0 or l == 0 or b == height - 1 or r == width}
     # The digit is the largest piece, but one touching the border must be BORDER_HANDICAP times larger than
     # the largest free one to count (a page's edge or the table is large; a digit touching the edge is not).
@@ -87,14 +90,19 @@ def stroke_width(mask):
 def normalise_width(digit):
     """L image of a cropped digit (ink white) -> the same at most WIDTH_SIDE a side, strokes at MNIST's width."""
     scale = WIDTH_SIDE / max(digit.size)
-    if scale < 1:
+    if max(digit.size) < TINY:  # a thumbnail: a few pixels a stroke are too coarse to measure or change
+        scale = 2 * TINY / max(digit.size)
+        digit = digit.resize((max(1, round(digit.width * scale)), max(1, round(digit.height * scale))),
+                             Image.Resampling.BICUBIC)
+    elif scale < 1:
         digit = digit.resize((max(1, round(digit.width * scale)), max(1, round(digit.height * scale))),
                              Image.Resampling.BOX)
-        # A thin stroke shrunk to a fraction of a pixel is faint: bring the ink back to full strength.
-        pixels = np.asarray(digit, np.float32)
-        strong = pixels[pixels > 0.1 * pixels.max()]
-        digit = Image.fromarray(np.minimum(pixels * (255 / max(np.percentile(strong, 75), 1)), 255).astype(np.uint8))
-    pixels = np.asarray(digit)
+    # A thin stroke shrunk to a fraction of a pixel, or drawn with a faint pen, is faint: bring the ink back to
+    # full strength (MNIST's strokes are saturated).
+    pixels = np.asarray(digit, np.float32)
+    strong = pixels[pixels > 0.1 * pixels.max()]
+    pixels = np.minimum(pixels * (255 / max(np.percentile(strong, 75), 1)), 255).astype(np.uint8)
+    digit = Image.fromarray(pixels)
     target = MNIST_WIDTH * max(digit.size) / 20
     measured = stroke_width(pixels > 127)
     if measured < target:  # thicken toward MNIST's width
