@@ -70,9 +70,9 @@ def transparent(ink, colour, rng):
 def framed_photo(ink, rng):
     """A portrait phone photo: the page fills the frame, rotated a little (the table shows in the corners),
     the digit in the middle third, light falling off, a little camera blur and noise."""
-    width, height = 600, 800
+    width, height = 480, 640
     h, w = ink.shape
-    at = ((width - w) // 2 + int(rng.integers(-30, 31)), (height - h) // 2 + int(rng.integers(-40, 41)))
+    at = ((width - w) // 2 + int(rng.integers(-25, 26)), (height - h) // 2 + int(rng.integers(-30, 31)))
     tint = tuple(int(v) for v in rng.integers(215, 245, 3))
     page = paper(ink, (width, height), at, tint, (int(rng.integers(15, 60)),) * 3, rng)
     table = tuple(int(v) for v in rng.integers(40, 110, 3))

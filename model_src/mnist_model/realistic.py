@@ -118,7 +118,7 @@ def thin_pen(digit, rng):
     size = int(rng.integers(160, 260))
     ink = draw(digit, size, rng.uniform(3, 5))
     at = (int(rng.integers(0, 1000 - size)), int(rng.integers(0, 600 - size)))
-    return _encoded(paper(ink, (1000, 600), at, 255, 20, rng, noise=2), "PNG", compress_level=1)
+    return _encoded(paper(ink, (1000, 600), at, 255, 20, rng), "PNG")  # a drawing app's page: no noise
 
 
 PENS = [(20, 40, 160), (170, 20, 30), (20, 110, 50), (100, 30, 130), (0, 90, 140)]
@@ -133,7 +133,7 @@ def coloured(digit, rng):
 
 
 def phone(digit, rng):
-    return _encoded(framed_photo(draw(digit, 250, rng.uniform(7, 11)), rng), "JPEG", quality=int(rng.integers(70, 88)))
+    return _encoded(framed_photo(draw(digit, 200, rng.uniform(6, 9)), rng), "JPEG", quality=int(rng.integers(70, 88)))
 
 
 SETS = {
