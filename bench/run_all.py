@@ -85,6 +85,7 @@ def main(argv=None):
     started = time.perf_counter()
     machine = machine_line()
     sections = [run_script("bench_model.py", *(["--quick"] if args.quick else []))]
+    sections.append(run_script("bench_realistic.py"))
     sections.append(run_script("bench_runtime.py"))
     sections.append(run_script("bench_build.py"))
     with tempfile.TemporaryDirectory(prefix="bench-all-") as tmp:

@@ -52,7 +52,9 @@ def test_the_repository_config_loads_and_passes_hatchling_options_through():
     assert [(g.metric, g.rule, g.option) for g in config.gates] == [
         ("accuracy", ">= 0.98", "min-accuracy"), ("latency_ms", "<= 10", "max-latency-ms"),
         ("parity_max_abs_diff", "<= 0.0001", "gates.parity_max_abs_diff"),
-        ("parity_argmax_mismatches", "<= 0", "gates.parity_argmax_mismatches")]
+        ("parity_argmax_mismatches", "<= 0", "gates.parity_argmax_mismatches"),
+        *[(f"realistic_{name}", ">= 0.97", f"gates.realistic_{name}") for name in (
+            "marker", "photo", "lighting", "rgba_black", "rgba_white", "thin_pen", "coloured", "phone")]]
     assert config.export == "mnist_model.export:export" and config.exported == ROOT / WEIGHTS.replace(".pth", ".onnx")
 
 

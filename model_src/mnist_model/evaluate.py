@@ -1,5 +1,6 @@
 """Held-out metrics of what ships: accuracy, per-class accuracy, confusion matrix and latency of the
-exported model on onnxruntime, and its parity with the PyTorch model it was exported from.
+exported model on onnxruntime, its parity with the PyTorch model it was exported from, and its accuracy on
+each realistic set (realistic.py: pictures made from held-out digits, through run-mnist's preprocessing).
 
 `evaluate()` is what the build hook's gates call (`mnist_model.evaluate:evaluate`); parity is gated from
 config alone (`parity_max_abs_diff`, `parity_argmax_mismatches`). Without an exported model beside the
@@ -19,6 +20,7 @@ from .network import normalise
 from .preprocess import field_of
 
 LATENCY_IMAGES = 100
+REALISTIC_PER_DIGIT = 20  # realistic pictures of the first 20 held-out digits of each class: 200 a set
 
 
 def confusion(predicted, labels):
@@ -76,6 +78,39 @@ def torch_figures(model, images):
     return {"latency_ms": round(latency, 3)}
 
 
+def realistic_pictures(name, images, labels):
+    """(pictures, labels) of realistic.py's set `name` for the first REALISTIC_PER_DIGIT held-out digits a class."""
+    from .realistic import render
+
+    rows = np.concatenate([np.flatnonzero(labels == d)[:REALISTIC_PER_DIGIT] for d in range(10)])
+    return render(name, images[rows], rows), labels[rows]
+
+
+def realistic_figures(classify, images, labels):
+    """{realistic_<set>: accuracy} of `classify` (uint8 [N, 28, 28] -> log-probabilities) on each set, through
+    run-mnist's preprocessing; a picture preprocessing refuses counts as wrong."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .preprocess import ImageError
+    from .realistic import SETS
+
+    def fields(name):
+        pictures, truth = realistic_pictures(name, images, labels)
+        made = []
+        for picture in pictures:
+            try:
+                made.append(field_of(picture))
+            except ImageError:
+                made.append(bytes(784))  # blank: no digit found
+        return np.frombuffer(b"".join(made), np.uint8).reshape(-1, 28, 28), truth
+
+    figures = {}
+    with ThreadPoolExecutor(2) as pool:  # PIL and numpy release the GIL: two cores, half the wall
+        for name, (pixels, truth) in zip(SETS, pool.map(fields, SETS)):
+            figures[f"realistic_{name}"] = round(float((classify(pixels).argmax(1) == truth).mean()), 4)
+    return figures
+
+
 def evaluate(weights_path, data_dir, exported=None):
     """Metrics on the held-out (t10k) split of `data_dir`: of `exported` (default: the weights' .onnx
     sibling) when there is one, with parity against the weights; else of the weights themselves."""
@@ -85,12 +120,19 @@ def evaluate(weights_path, data_dir, exported=None):
         reference, seconds = timed(lambda: model(normalise(images)).numpy())
     exported = Path(exported) if exported else Path(weights_path).with_suffix(".onnx")
     pixels = images.numpy()
+    labels = labels.numpy()
     if exported.is_file():
         output, figures = onnx_figures(exported, pixels, reference)
+        from .onnx_backend import load_session, log_probs
+
+        session = load_session(exported, check_sha256=False)
+        figures.update(realistic_figures(lambda batch: log_probs(session, batch), pixels, labels))
     else:
         output = reference
         figures = dict(torch_figures(model, pixels), batched_ms_per_image=round(seconds * 1000 / len(images), 4))
-    labels = labels.numpy()
+        with torch.inference_mode():
+            figures.update(realistic_figures(lambda batch: model(normalise(torch.from_numpy(batch))).numpy(),
+                                             pixels, labels))
     predicted = output.argmax(1)
     matrix = confusion(predicted, labels)
     per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
@@ -109,6 +151,9 @@ def format_report(metrics):
         f"held-out accuracy  {metrics['accuracy'] * 100:.2f}%  ({metrics['samples']} digits)",
         f"latency            {metrics['latency_ms']:.2f} ms/image single, {metrics['batched_ms_per_image']:.3f} ms/image batched",
     ]
+    realistic = {k[len("realistic_"):]: v for k, v in metrics.items() if k.startswith("realistic_")}
+    if realistic:
+        lines.append("realistic sets     " + "  ".join(f"{k}:{v * 100:.1f}%" for k, v in realistic.items()))
     if "parity_max_abs_diff" in metrics:
         lines.append(f"parity with torch  max |diff| {metrics['parity_max_abs_diff']:.2e}, "
                      f"{metrics['parity_argmax_mismatches']} different answers (onnxruntime {metrics['onnxruntime_version']})")

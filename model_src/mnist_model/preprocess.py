@@ -6,13 +6,17 @@ mostly dark on light, any size and any mode, so we redo those steps.
 Only PIL (and numpy, for arrays) is used here, no torch: both backends share this, and it is also
 pasted into the stand-alone run_mnist.py.
 """
-import functools
 import math
 import os
 import warnings
 
-from PIL import Image, ImageChops, ImageFile
+import numpy as np
+from PIL import Image, ImageFile
 
+from .ink import ink_of
+from .strokes import digit_mask, normalise_width
+
+FAINTEST = 0.2  # around the digit, ink fainter than this share of the threshold is noise (edges stay)
 MAX_PIXELS = 40_000_000  # larger is refused: a decompression bomb costs GBs to decode
 # A digit ends up 20x20: anything larger is reduced to about this many pixels right after decoding (box
 # filter: thin strokes stay, as gray), and a JPEG is decoded at that scale directly, so a 40 MP photo
@@ -21,7 +25,6 @@ WORKING_PIXELS = 4_000_000
 # mode -> what it becomes before reduce(): a palette keeps its transparency, 16-bit keeps its range
 REDUCE_FIRST = {"1": lambda img: "L", "P": lambda img: "RGBA" if "transparency" in img.info else "RGB",
                 "I;16": lambda img: "I", "I;16L": lambda img: "I", "I;16B": lambda img: "I", "I;16N": lambda img: "I"}
-INK_FRACTION = 0.1  # pixels fainter than this share of the ink range are background
 
 
 class ImageError(Exception):
@@ -68,48 +71,30 @@ def open_image(path):
         raise ImageError(f"cannot decode image ({exc}); the file may be truncated or corrupt") from None
 
 
-def to_gray(img):
-    """An 8-bit gray PIL image for any mode; transparency is composited on white, 16-bit is stretched."""
-    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        img = img.convert("I").convert("F") if img.mode.startswith("I;16") else img.convert("F")
-        low, high = img.getextrema()
-        if high <= low:
-            return Image.new("L", img.size, 0)
-        return img.point(lambda v: (v - low) * (255.0 / (high - low))).convert("L")
-    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return img if img.mode == "L" else img.convert("L")
-
-
 def _centre_of_mass(profile):
     return sum(i * v for i, v in enumerate(profile)) / sum(profile)
 
 
-@functools.lru_cache(maxsize=4096)
-def _stretch(background, peak):
-    """Lookup table: background -> 0, peak -> 255; faint pixels (under INK_FRACTION of the range) -> 0."""
-    span = peak - background
-    floor = background + INK_FRACTION * span
-    return [0 if v <= floor else min(255, round((v - background) * 255 / span)) for v in range(256)]
+def to_field(img):
+    """Any PIL image -> 784 bytes: white digit on black, fitted in 20x20, centred by mass in 28x28.
 
-
-def to_field(gray):
-    """8-bit gray PIL image -> 784 bytes: white digit on black, fitted in 20x20, centred by mass in 28x28.
-
-    All in PIL's C code but a few sums over at most 20 numbers: this runs once per image.
+    ink.py finds the ink against the local paper, strokes.py keeps the digit's pieces and gives its strokes
+    MNIST's width; then MNIST's own steps: the 20x20 fit and the shift of the centre of mass to the middle.
     """
-    width, height = gray.size
-    edges = (0, 0, width, 1), (0, height - 1, width, height), (0, 0, 1, height), (width - 1, 0, width, height)
-    border = b"".join(gray.crop(box).tobytes() for box in edges)
-    background = sorted(border)[len(border) // 2]  # the median: robust to a digit touching the edge
-    if background > 127:  # dark ink on a light page
-        gray, background = ImageChops.invert(gray), 255 - background
-    peak = gray.getextrema()[1]
-    if peak <= background:
+    found = ink_of(img)
+    if found is None:
         raise ImageError("blank image: no digit found")
-    ink = gray.point(_stretch(background, peak))
-    digit = ink.crop(ink.getbbox())
+    strength, threshold = found
+    strong = strength >= threshold
+    keep = digit_mask(strong)
+    strong &= keep
+    rows, columns = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))
+    if not len(rows):
+        raise ImageError("blank image: no digit found")
+    top, bottom, left, right = rows[0], rows[-1] + 1, columns[0], columns[-1] + 1
+    crop = strength[top:bottom, left:right]
+    crop = crop * ((crop > FAINTEST * threshold) & keep[top:bottom, left:right])
+    digit = normalise_width(Image.fromarray((crop * 255).round().astype(np.uint8)))
     fit = 20.0 / max(digit.size)
     size = (max(1, round(digit.width * fit)), max(1, round(digit.height * fit)))
     digit = digit.resize(size, Image.Resampling.BILINEAR)  # PIL antialiases when it shrinks
@@ -124,29 +109,23 @@ def to_field(gray):
     return field.tobytes()
 
 
-def array_to_gray(image):
-    """An array-like [H, W] or [H, W, 3|4] (0..255, or floats in 0..1) -> 8-bit gray PIL image."""
-    import numpy as np  # only arrays need it: numpy stays out of a file's path
-
+def array_to_image(image):
+    """An array-like [H, W] or [H, W, 3|4] (0..255, or floats in 0..1) -> an L, RGB or RGBA PIL image."""
     # A copy: arrays may be read-only, and the caller's data must stay untouched.
-    gray = np.array(image.detach().cpu() if hasattr(image, "detach") else image, dtype=np.float32)
-    full = 1.0 if gray.size and gray.max() <= 1.0 else 255.0
-    if gray.ndim == 3 and gray.shape[-1] in (3, 4):  # H, W, RGB(A)
-        if gray.shape[-1] == 4:  # transparent means paper: composite on white, as for PIL images
-            alpha = gray[..., 3:] / full
-            gray = gray[..., :3] * alpha + full * (1 - alpha)
-        gray = gray[..., :3].mean(axis=-1)
-    if gray.ndim != 2 or not gray.size:
-        raise ImageError(f"array of shape {tuple(gray.shape)} is not a 2-D image")
-    pixels = np.clip(np.round(gray * np.float32(255.0 / full)), 0, 255).astype(np.uint8)
-    return Image.frombytes("L", (pixels.shape[1], pixels.shape[0]), pixels.tobytes())
+    pixels = np.array(image.detach().cpu() if hasattr(image, "detach") else image, dtype=np.float32)
+    full = 1.0 if pixels.size and pixels.max() <= 1.0 else 255.0
+    mode = {2: "L", 3: "RGB", 4: "RGBA"}.get(pixels.shape[-1] if pixels.ndim == 3 else pixels.ndim)
+    if pixels.ndim not in (2, 3) or mode is None or not pixels.size:
+        raise ImageError(f"array of shape {tuple(pixels.shape)} is not a 2-D image")
+    pixels = np.clip(np.round(pixels * np.float32(255.0 / full)), 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels, mode)
 
 
 def field_of(image):
     """A path, PIL image or array-like -> the 784-byte field (see to_field)."""
     if isinstance(image, Image.Image):
         image.load()
-        return to_field(to_gray(image))
+        return to_field(image)
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
-        return to_field(to_gray(open_image(image)))
-    return to_field(array_to_gray(image))
+        return to_field(open_image(image))
+    return to_field(array_to_image(image))

@@ -16,6 +16,7 @@ from .backends import BACKENDS, choose, load
 from .checksums import WeightsError
 from .preprocess import ImageError, field_of
 
+UNCLEAR = 3  # exit status when some image was unclear (under --min-confidence) and none failed
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
 
 
@@ -30,6 +31,9 @@ def build_parser(prog):
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     parser.add_argument("--top-k", type=int, default=3, metavar="K", help="candidates per image in --json (1-10)")
+    parser.add_argument("--min-confidence", type=float, metavar="P",
+                        help="below this probability (0-1) say the image is unclear, with the two likeliest "
+                             f"digits, and exit {UNCLEAR} if nothing else failed")
     parser.add_argument("--weights", metavar="PATH",
                         help="another model: an .onnx file, or a state_dict (.pth) for the torch backend")
     parser.add_argument("--backend", choices=BACKENDS,
@@ -100,7 +104,8 @@ def collect(prog, arguments):
 
 
 def main(argv=None, default_weights=None, prog="run-mnist"):
-    """Run the command; returns the exit status (0 ok, 1 some input failed, 2 usage error).
+    """Run the command; returns the exit status (0 ok, 1 some input failed, 2 usage error, 3 some image
+    unclear under --min-confidence and none failed).
 
     `default_weights` maps backends to the bundled files, the preferred first ({"onnx": ..., "torch": ...}).
     """
@@ -111,29 +116,42 @@ def main(argv=None, default_weights=None, prog="run-mnist"):
         parser.error("give images: --image 'digits/*.png' or paths")
     if not 1 <= args.top_k <= 10:
         parser.error("--top-k must be between 1 and 10")
+    if args.min_confidence is not None and not 0 <= args.min_confidence <= 1:
+        parser.error("--min-confidence must be a probability between 0 and 1")
     try:
         backend, model = load(*choose(args.weights, args.backend, default_weights))
     except WeightsError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     names, fields, failures = collect(prog, arguments)
+    unclear = 0
     try:
         if fields:
-            results = backend.classify_fields(model, fields, top_k=args.top_k)
+            results = backend.classify_fields(model, fields, top_k=max(args.top_k, 2))
             several = len(names) + failures > 1
             for name, (digit, confidence, top) in zip(names, results):
-                if args.json:
-                    candidates = [{"digit": d, "probability": round(p, 6)} for d, p in top]
-                    line = json.dumps({"file": name, "digit": digit, "confidence": round(confidence, 6), "top_k": candidates})
-                else:
-                    line = f"{name}: Image is a {digit}" if several else f"Image is a {digit}"
-                print(line)
+                doubt = args.min_confidence is not None and confidence < args.min_confidence
+                unclear += doubt
+                print(describe(name, several, digit, confidence, top, args, doubt))
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader left (`| head`): stop quietly like cat does; devnull keeps the exit-time flush quiet too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    return 1 if failures else 0
+    return 1 if failures else UNCLEAR if unclear else 0
+
+
+def describe(name, several, digit, confidence, top, args, doubt):
+    """One output line: JSON, "Image is a 7", or "Image is unclear: 1 (0.51) or 7 (0.46)"."""
+    if args.json:
+        candidates = [{"digit": d, "probability": round(p, 6)} for d, p in top[: args.top_k]]
+        record = {"file": name, "digit": digit, "confidence": round(confidence, 6), "top_k": candidates}
+        if args.min_confidence is not None:
+            record["unclear"] = bool(doubt)
+        return json.dumps(record)
+    text = f"Image is unclear: {top[0][0]} ({top[0][1]:.2f}) or {top[1][0]} ({top[1][1]:.2f})" if doubt else \
+        f"Image is a {digit}"
+    return f"{name}: {text}" if several else text
 
 
 def exit_now(status):

@@ -9,7 +9,7 @@ import re
 from importlib import resources
 
 # In dependency order; each imports only the stdlib, PIL (numpy, onnxruntime lazily) and the ones before it.
-MODULES = ("checksums", "preprocess", "onnx_backend", "backends", "runner")
+MODULES = ("checksums", "ink", "strokes", "preprocess", "onnx_backend", "backends", "runner")
 TORCH_MODULES = ("network", "inference")  # pasted into _torch_backend()
 RELATIVE_IMPORT = re.compile(r"^from \.\w* import .*\n", re.MULTILINE)
 
@@ -61,11 +61,12 @@ def _source(name):
 
 def render():
     """The text of run_mnist.py."""
-    names = MODULES[:3] + TORCH_MODULES + MODULES[3:]
+    split = MODULES.index("backends")  # the torch modules need preprocess; backends needs them defined
+    names = MODULES[:split] + TORCH_MODULES + MODULES[split:]
     parts = [HEADER.format(modules=", ".join(f"{m}.py" for m in names))]
-    parts += [_source(name) for name in MODULES[:3]]
+    parts += [_source(name) for name in MODULES[:split]]
     torch_part = "".join(_source(name) for name in TORCH_MODULES) + "\nreturn types.SimpleNamespace(**locals())\n"
     parts.append(TORCH_HEADER + "".join(f"    {line}" if line.strip() else "\n" for line in torch_part.splitlines(True)))
-    parts += [_source(name) for name in MODULES[3:]]
+    parts += [_source(name) for name in MODULES[split:]]
     parts.append(GLUE)
     return "".join(parts)

@@ -1,0 +1,112 @@
+"""run-mnist on the pictures people actually hand it (realistic.py's sets of held-out digits), on a second
+source of real handwriting (the UCI digits), and its honest answer when unsure (--min-confidence)."""
+import json
+
+import numpy as np
+import pytest
+
+pytest.register_assert_rewrite("model_fixtures")
+from model_fixtures import assert_no_traceback, json_lines, label_of, one_error_line, run_mnist  # noqa: E402
+
+pytest_plugins = ["model_fixtures"]
+
+SUFFIX = {"PNG": "png", "JPEG": "jpg"}
+
+
+@pytest.fixture(scope="session")
+def realistic_files(heldout, tmp_path_factory):
+    """{set: directory} of realistic pictures of held-out digits 0, 50, 100, ... (two of each class), as files."""
+    from mnist_model.realistic import SETS, render
+
+    images, labels = heldout
+    rows = list(range(0, 1000, 50))
+    dirs = {}
+    for name in SETS:
+        directory = dirs[name] = tmp_path_factory.mktemp(f"realistic-{name}")
+        for row, picture in zip(rows, render(name, images.numpy()[rows], rows)):
+            picture.save(directory / f"{row:04d}_{int(labels[row])}.{SUFFIX[picture.format_written]}",
+                         picture.format_written, **({"quality": 90} if picture.format_written == "JPEG" else {}))
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def realistic_run(realistic_files, tmp_path_factory):
+    """One run-mnist --json over every set's directory."""
+    return run_mnist("--json", *realistic_files.values(), cwd=tmp_path_factory.mktemp("cwd"))
+
+
+def test_realistic_sets_are_the_same_pictures_every_time(heldout):
+    from mnist_model.realistic import SETS, render
+
+    images = heldout[0].numpy()[[3, 400]]
+    for name in SETS:
+        first, again = render(name, images, [3, 400]), render(name, images, [3, 400])
+        assert [p.tobytes() for p in first] == [p.tobytes() for p in again], name
+        assert first[0].tobytes() != first[1].tobytes(), name
+
+
+@pytest.mark.parametrize("name", ["marker", "photo", "lighting", "rgba_black", "rgba_white", "thin_pen",
+                                  "coloured", "phone"])
+def test_run_mnist_reads_each_kind_of_real_picture(realistic_run, realistic_files, name):
+    assert realistic_run.returncode == 0 and realistic_run.stderr == "", realistic_run.stderr
+    records = json_lines(realistic_run.stdout)
+    mine = {file: r for file, r in records.items() if file.startswith(str(realistic_files[name]))}
+    assert len(mine) == 20
+    wrong = sorted(file for file, r in mine.items() if r["digit"] != label_of(file))
+    assert len(wrong) <= 1, f"{name}: {wrong}"
+
+
+def test_white_ink_on_a_transparent_layer_is_read_by_the_api_too(clear_digits):
+    import mnist_model
+
+    for digit, image in clear_digits.items():
+        rgba = np.zeros((28, 28, 4), np.uint8)
+        rgba[..., :3] = 255  # white ink; the transparent background is white too: only alpha tells them apart
+        rgba[..., 3] = image
+        assert mnist_model.predict(rgba).digit == digit
+
+
+def test_uci_digits_never_trained_on_are_read_at_least_80_percent_right():
+    """A floor against regressions, not the goal: the issue asks for 90% and the shipped model reads 83.5%
+    (bench/README.md); these are 8x8 scans upsampled, from 43 writers MNIST never saw."""
+    pytest.importorskip("sklearn")
+    import mnist_model
+    from mnist_model.uci_digits import uci_digits
+
+    pictures, labels = uci_digits()
+    predicted = np.array([p.digit for p in mnist_model.predict(pictures)])
+    assert (predicted == labels).mean() >= 0.80
+
+
+# ---- --min-confidence -------------------------------------------------------------------------------
+
+
+def test_min_confidence_says_which_two_digits_an_unclear_image_could_be(realistic_files, tmp_path):
+    picture = next(realistic_files["photo"].iterdir())
+    result = run_mnist("--min-confidence", "1", str(picture), cwd=tmp_path)
+    assert result.returncode == 3 and result.stderr == "", result.stderr
+    line = result.stdout.strip()
+    assert line.startswith("Image is unclear: ") and " or " in line, line
+    first, second = line[len("Image is unclear: "):].split(" or ")
+    assert int(first[0]) != int(second[0]) and float(first[3:-1]) >= float(second[3:-1])
+    clear = run_mnist("--min-confidence", "0", str(picture), cwd=tmp_path)
+    assert clear.returncode == 0 and clear.stdout.startswith("Image is a "), clear.stdout
+
+
+def test_min_confidence_marks_unclear_in_json_and_a_failure_still_exits_1(realistic_files, tmp_path):
+    pictures = sorted(realistic_files["marker"].iterdir())[:3]
+    result = run_mnist("--json", "--min-confidence", "1", *pictures, str(tmp_path / "missing.png"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "missing.png" in one_error_line(result)
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["unclear"] for r in records] == [True] * 3
+    assert all(len(r["top_k"]) == 3 for r in records)
+    plain = run_mnist("--json", *pictures, cwd=tmp_path)
+    assert plain.returncode == 0 and all("unclear" not in r for r in json_lines(plain.stdout).values())
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "often"])
+def test_min_confidence_outside_0_to_1_is_a_usage_error(value, tmp_path):
+    result = run_mnist("--min-confidence", value, "x.png", cwd=tmp_path)
+    assert result.returncode == 2 and "--min-confidence" in result.stderr
+    assert_no_traceback(result)
