@@ -30,9 +30,8 @@ def materialize(config: BundleConfig, lock: dict[str, Any], files: list[Path],
         try:
             blob = blobs.cached(ref["sha256"], ref["size"]) or fetch.fetch(
                 ref["url"], ref["sha256"], ref["size"], headers=headers_for(ref["url"]), say=say)
-        except fetch.FetchError as exc:
-            raise BundleError(f"{name}: {exc}") from None
-        except ValueError as exc:  # a token that cannot be one (gitlab/auth.py's check), named, never shown
+        # ValueError: a token that cannot be one (gitlab/auth.py's check), named, never shown
+        except (fetch.FetchError, ValueError) as exc:
             raise BundleError(f"{name}: {exc}") from None
         _link(blob, path)
 

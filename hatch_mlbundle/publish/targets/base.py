@@ -66,6 +66,7 @@ class Download:
     name: str  # the link's name, unique within a release
     url: str
     path: str  # a release's direct asset path: "/" + letters, digits and - . _ /
+    raw: bool = True  # fetched as it is (curl); False: pip's business (the release notes give pip's command)
 
 
 @dataclass

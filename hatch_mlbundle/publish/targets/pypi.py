@@ -42,7 +42,7 @@ class PyPI(Target):
                     f"{client.project_url}/packages/pypi", artifact.path.stat().st_size, digests["sha256"],
                     data=form_fields(form), page=client.pypi_simple_url(artifact.name), download=Download(
                         f"{artifact.path.name} (PyPI)", client.pypi_file_url(digests["sha256"], artifact.path.name),
-                        f"/pypi/{artifact.path.name}"))
+                        f"/pypi/{artifact.path.name}", raw=False))
 
     def remote_sha256(self, item: Item) -> str | None:
         if item.package not in self._indexes:

@@ -57,7 +57,7 @@ class Release(Target):
                   **({"direct_asset_path": d.path} if _ASSET_PATH.fullmatch(d.path) else {})} for d in downloads]
         notes = render(history.current, history.previous, name=history.name, tag=tag,
                        index_url=client.pypi_simple_url(history.name).rsplit("/", 1)[0],
-                       files=[(d.name, d.url) for d in downloads if not d.path.startswith("/pypi/")],
+                       files=[(d.name, d.url) for d in downloads if d.raw],
                        allowed=history.allowed)
         path = workdir / "release-notes.md"
         path.write_text(notes, encoding="utf-8")
