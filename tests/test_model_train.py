@@ -115,7 +115,9 @@ def test_train_writes_weights_and_a_manifest_that_describes_them(data_dir, tmp_p
     assert manifest["torch_version"] == torch.__version__
     assert manifest["train_samples"] == 4000
     # Training says what it did; measuring is evaluate()'s job, done once by whoever asks (the build hook).
-    assert sorted(manifest) == ["hyperparameters", "sha256", "torch_version", "train_samples", "train_seconds"]
+    assert sorted(manifest) == ["backend", "device", "hyperparameters", "sha256", "torch_version", "train_samples",
+                                "train_seconds", "world_size"]
+    assert (manifest["world_size"], manifest["device"], manifest["backend"]) == (1, "cpu", None)  # where it ran
     load_model(weights)  # passes its own sha256 check
 
 
@@ -138,7 +140,7 @@ def previous(tmp_path):
     return weights, {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
 
-def quick_fit(images, labels, regimen, log=None):
+def quick_fit(images, labels, regimen, log=None, world=None):
     """Stands in for fit() where the test is about what happens after training."""
     from mnist_model.network import Net
 
@@ -155,7 +157,7 @@ def failing_evaluate(weights_path, data_dir):
     raise RuntimeError("evaluation crashed")
 
 
-def interrupted_fit(images, labels, regimen, log=None):
+def interrupted_fit(images, labels, regimen, log=None, world=None):
     raise KeyboardInterrupt
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from . import distributed
 from .atomic import replace_atomically, write_json_atomic
 from .augment import distort
 from .data import load_split
@@ -66,17 +67,19 @@ def regimen_from(name="default", **overrides):
     return dataclasses.replace(REGIMENS[name], **overrides)
 
 
-def train_epoch(model, optimizer, scheduler, images, labels, regimen, generator):
-    """One pass over the data; returns (mean loss, accuracy)."""
+def train_epoch(model, optimizer, scheduler, images, labels, regimen, generator, order, world=None):
+    """One pass over `order` (this process's samples, in batches of its share); returns (mean loss, accuracy)."""
     model.train()
-    order = torch.randperm(len(images), generator=generator)
+    batch_size = regimen.batch_size // world.size if world else regimen.batch_size
     total_loss, correct = 0.0, 0
-    for start in range(0, len(order), regimen.batch_size):
-        index = order[start : start + regimen.batch_size]
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
         data, target = images[index], labels[index]
         if regimen.augment:
             data = distort(data, generator, regimen.distortions)
         data = (data - MNIST_MEAN) / MNIST_STD
+        if world:
+            data, target = data.to(world.device), target.to(world.device)
         optimizer.zero_grad()
         output = model(data)
         loss = F.nll_loss(output, target)
@@ -86,7 +89,10 @@ def train_epoch(model, optimizer, scheduler, images, labels, regimen, generator)
             scheduler.step()
         total_loss += loss.item() * len(index)
         correct += (output.argmax(dim=1) == target).sum().item()
-    return total_loss / len(order), correct / len(order)
+    count = len(order)
+    if world:  # the epoch's figures over every shard
+        total_loss, correct, count = distributed.total([total_loss, correct, count], world)
+    return total_loss / count, correct / count
 
 
 def make_optimizer(model, regimen, steps):
@@ -106,33 +112,53 @@ def make_optimizer(model, regimen, steps):
     return optimizer, scheduler
 
 
-def fit(images, labels, regimen, log=None):
-    """Train a fresh Net on uint8 images; `log(epoch, epochs, loss, accuracy)` reports progress."""
+def fit(images, labels, regimen, log=None, world=None):
+    """Train a fresh Net on uint8 images; `log(epoch, epochs, loss, accuracy)` reports progress.
+
+    With a `world` (distributed.join()), this process trains one DDP replica on its shard of each epoch;
+    returns the Net itself, unwrapped.
+    """
     torch.manual_seed(regimen.seed)
     was_deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
     # One thread: a net this small gains little from two, and on a shared machine two threads wait for each
     # other (an epoch measured 0.5 s on one thread, 3-7 s on two, with other work running); the same
-    # weights on any number of cores, too.
+    # weights on any number of cores, too. More cores: more processes (torchrun), one thread each.
     torch.set_num_threads(TRAIN_THREADS)
     try:
-        return _fit(images, labels, regimen, log)
+        return _fit(images, labels, regimen, log, world)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
         torch.set_num_threads(threads)
 
 
-def _fit(images, labels, regimen, log):
-    generator = torch.Generator().manual_seed(regimen.seed)
-    model = Net()
+def _fit(images, labels, regimen, log, world):
+    # Augmentation differs per rank (seed + rank); the shuffle is one per epoch, split by rank.
+    generator = torch.Generator().manual_seed(regimen.seed + (world.rank if world else 0))
+    net = Net()
+    if world:  # rank 0's initial weights everywhere (DDP broadcasts them), but each rank its own dropout
+        torch.manual_seed(regimen.seed + world.rank)
+        model = distributed.wrap(net, world)
+    else:
+        model = net
     data = images.float().div(255).view(-1, 1, 28, 28)  # ink in 0..1; normalised per batch, after distortion
-    steps = regimen.epochs * math.ceil(len(data) / regimen.batch_size)
+    share = math.ceil(len(data) / world.size) if world else len(data)
+    batch_size = regimen.batch_size // world.size if world else regimen.batch_size
+    if batch_size < 1:
+        raise ValueError(f"batch_size {regimen.batch_size} is smaller than the {world.size} processes that share it")
+    steps = regimen.epochs * math.ceil(share / batch_size)
     optimizer, scheduler = make_optimizer(model, regimen, steps)
     for epoch in range(1, regimen.epochs + 1):
-        loss, accuracy = train_epoch(model, optimizer, scheduler, data, labels, regimen, generator)
+        if world:
+            order = distributed.shard(len(data), world, epoch, regimen.seed)
+        else:
+            order = torch.randperm(len(data), generator=generator)
+        loss, accuracy = train_epoch(model, optimizer, scheduler, data, labels, regimen, generator, order, world)
         if log:
             log(epoch, regimen.epochs, loss, accuracy)
-    return model
+    if world:
+        distributed.check_replicas(net, world)
+    return net
 
 
 def save_atomic(obj, path):
@@ -162,23 +188,34 @@ def train(data_dir, weights_path, regimen="default", log=None, **overrides):
     """Train on the `train` split; write the weights, then their manifest (`<weights>.json`), atomically.
 
     The manifest records what the runner checks (sha256) and what training did (hyper-parameters,
-    samples, time, torch version). Metrics are not measured here: `evaluate()` does that, once, for
-    whoever asks (the build hook records them in its lock and the model card; `mnist-model train` prints
+    samples, time, torch version, where it ran). Metrics are not measured here: `evaluate()` does that, once,
+    for whoever asks (the build hook records them in its lock and the model card; `mnist-model train` prints
     them). This is the function the build hook calls (`mnist_model.train:train`).
+
+    Started by torchrun, every process trains a replica (distributed.py) and rank 0 reports; the first process
+    of each machine writes (rank 0's weights, checked bit for bit) and returns the manifest, the others None.
     """
     chosen = regimen_from(regimen, **overrides) if isinstance(regimen, str) else regimen
     images, labels = load_split(data_dir, train=True)
-    started = time.perf_counter()
-    model = fit(images, labels, chosen, log=progress_reporter(log, chosen.epochs))
-    seconds = time.perf_counter() - started
-    weights_path = Path(weights_path)
-    save_atomic(model.state_dict(), weights_path)
-    manifest = {
-        "sha256": sha256_file(weights_path),
-        "hyperparameters": dataclasses.asdict(chosen),
-        "train_samples": len(images),
-        "train_seconds": round(seconds, 1),
-        "torch_version": torch.__version__,
-    }
-    write_json_atomic(manifest, weights_path.with_suffix(".json"))
-    return manifest
+    world = distributed.join()
+    try:
+        started = time.perf_counter()
+        report = progress_reporter(log, chosen.epochs) if world is None or world.rank == 0 else None
+        model = fit(images, labels, chosen, log=report, world=world)
+        seconds = time.perf_counter() - started
+        if world is not None and world.local_rank != 0:
+            return None
+        weights_path = Path(weights_path)
+        save_atomic(model.state_dict(), weights_path)
+        manifest = {
+            "sha256": sha256_file(weights_path),
+            "hyperparameters": dataclasses.asdict(chosen),
+            "train_samples": len(images),
+            "train_seconds": round(seconds, 1),
+            "torch_version": torch.__version__,
+            **distributed.describe(world),
+        }
+        write_json_atomic(manifest, weights_path.with_suffix(".json"))
+        return manifest
+    finally:
+        distributed.leave(world)
