@@ -6,7 +6,8 @@ import importlib
 import sys
 
 # command -> module with main(argv, prog=...) returning the exit status; imported only when chosen
-COMMANDS = {"publish": "hatch_mlbundle.publish.cli", "weights": "hatch_mlbundle.publish.weights"}
+COMMANDS = {"publish": "hatch_mlbundle.publish.cli", "weights": "hatch_mlbundle.publish.weights",
+            "join": "hatch_mlbundle.bundle.join"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from .errors import BundleError
 from .gates import COMPARISONS, ROWS, Gate, row_for
 from .reader import Reader
+from .torchrun import Torchrun, read_launcher
 
 MODES = ("auto", "verify", "train")
 MODE_ENV = "MLBUNDLE_MODE"
@@ -46,6 +47,9 @@ class BundleConfig:
     description: Path | None = None  # Markdown model card template: the wheel's long description (description.py)
     bundle: str = "embed"  # "reference": the wheel carries pointers and a fetcher, not the weights (reference.py)
     fetcher: Path | None = None  # where the hook writes that fetcher (a module of the package), with "reference"
+    launcher: Torchrun | None = None  # None: train in the build's process; else torchrun's options (torchrun.py)
+    hook_name: str = "mlbundle"
+    options: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)  # the table as written (workers read it)
 
 
 def _gates(read: Reader) -> tuple[Gate, ...]:
@@ -167,6 +171,9 @@ def load_config(root: str | os.PathLike, table: Mapping[str, Any], hook_name: st
         description=_optional_path(root, read.get("description", str)),
         bundle=bundle,
         fetcher=fetcher,
+        launcher=read_launcher(read),
+        hook_name=hook_name,
+        options=dict(table),
     )
     if not config.sources:
         read.fail("sources", "must list the files that determine the weights (model and training code)")

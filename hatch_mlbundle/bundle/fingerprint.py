@@ -62,6 +62,8 @@ def collect_inputs(config: BundleConfig) -> dict[str, Any]:
         "data": digests(config.root, config.data, "data", config.data_hint),
         "hyperparameters": config.hyperparameters,
         "torch": installed_version("torch"),
+        # with the seed, the number of processes sharing each batch determines the weights (one is in-process's)
+        **({"world_size": config.launcher.world_size} if config.launcher and config.launcher.world_size > 1 else {}),
     }
 
 
@@ -81,6 +83,8 @@ def changes(recorded: dict[str, Any], current: dict[str, Any], compare_torch: bo
         old, new = recorded.get("hyperparameters", {}), current["hyperparameters"]
         keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         found += [f"hyper-parameter {k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys]
+    if recorded.get("world_size", 1) != current.get("world_size", 1):
+        found.append(f"world size {recorded.get('world_size', 1)} -> {current.get('world_size', 1)} (launcher)")
     if compare_torch and recorded.get("torch") != current["torch"]:
         found.append(f"torch {recorded.get('torch')} -> {current['torch']}")
     return found

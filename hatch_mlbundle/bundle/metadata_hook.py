@@ -16,24 +16,8 @@ from hatchling.metadata.plugin.interface import MetadataHookInterface
 from .config import load_config
 from .description import long_description
 from .errors import BundleError
+from .table import build_hook_table
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # hatchling itself depends on tomli there
-    import tomli as tomllib
-
-BUILD_HOOKS = ("mlbundle", "custom")  # where the build hook's table may be, as an installed plugin or by path
-
-
-def build_hook_table(root: Path, name: str | None) -> tuple[str, dict[str, Any]]:
-    with open(root / "pyproject.toml", "rb") as stream:
-        hooks = tomllib.load(stream).get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {}) \
-            .get("wheel", {}).get("hooks", {})
-    for candidate in (name,) if name else BUILD_HOOKS:
-        if isinstance(hooks.get(candidate), dict) and "weights" in hooks[candidate]:
-            return candidate, hooks[candidate]
-    raise BundleError("metadata hook `mlbundle`: no mlbundle build hook table under "
-                      "[tool.hatch.build.targets.wheel.hooks]; set its option `build-hook` to the hook's name")
 
 
 class MLBundleMetadataHook(MetadataHookInterface):

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import exported
+from . import exported, launch
 from . import reference as by_reference
 from . import fingerprint as fp
 from ..files import move_atomic, sha256_file, write_json_atomic, write_text_atomic
@@ -74,10 +74,7 @@ def train(config: BundleConfig, plan: Plan, display: Any) -> dict[str, Any]:
     clean_orphaned_staging()
     with tempfile.TemporaryDirectory(prefix=f"{STAGING_PREFIX}{os.getpid()}-") as tmp:
         staged = Path(tmp) / config.weights.name
-        summary = call_project(
-            config, config.train, "train", data_dir=str(config.data_dir), weights_path=str(staged),
-            log=display.display_info, **config.hyperparameters,
-        )
+        summary = launch.train(config, staged, display.display_info, fp.fingerprint(plan.inputs))
         if not staged.is_file():
             raise BundleError(f"{config.train} returned without writing weights to the path it was given")
         details = exported.export(config, staged)
