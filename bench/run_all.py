@@ -95,6 +95,7 @@ def main(argv=None):
                         + run_script("bench_publish.py", "--dist", dist, *size))
     sections.append("## Weights by reference: fetch vs curl, no-op build with a warm cache\n\n"
                     + run_script("bench_fetch.py", *(["--size-mib", "256", "--repeat", "1"] if args.quick else [])))
+    sections.append("## Distributed training: 2 processes (torchrun) vs 1\n\n" + run_script("bench_ddp.py"))
     sections.append(reliability_counts())
     header = (f"# Benchmarks\n\nWritten by `bench/run_all.py`{' --quick' if args.quick else ''} "
               f"in {time.perf_counter() - started:.0f} s. Started: {machine}.\n")
