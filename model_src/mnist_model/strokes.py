@@ -11,8 +11,7 @@ from PIL import Image
 
 MNIST_WIDTH = 2.3  # median stroke width of MNIST's training digits in the 20x20 box (2 x area / outline)
 THICK, THICK_TO = 1.8, 1.3  # strokes wider than THICK x MNIST's are thinned to THICK_TO x
-WIDTH_SIDE = 80
-TINY = 16  # digits smaller than this are enlarged first  # strokes are measured and changed with the digit at most this size
+WIDTH_SIDE = 80  # strokes are measured and changed with the digit this size
 
 
 def spread(pixels, combine=np.maximum):
@@ -61,15 +60,13 @@ def width_steps(pixels):
 
 
 def normalise_width(digit):
-    """L image of a cropped digit (ink white) -> the same at most WIDTH_SIDE a side, strokes at MNIST's width."""
+    """L image of a cropped digit (ink white) -> the same WIDTH_SIDE a side, strokes at MNIST's width."""
+    # A small crop (a thin pen far away, a phone photo: 20-40 px at ink.py's working size) is enlarged first:
+    # at 20 px a step of the filters is a whole MNIST pixel and the strokes come out thin and grey.
     scale = WIDTH_SIDE / max(digit.size)
-    if max(digit.size) < TINY:  # a thumbnail: a few pixels a stroke are too coarse to measure or change
-        scale = 2 * TINY / max(digit.size)
+    if scale != 1:
         digit = digit.resize((max(1, round(digit.width * scale)), max(1, round(digit.height * scale))),
-                             Image.Resampling.BICUBIC)
-    elif scale < 1:
-        digit = digit.resize((max(1, round(digit.width * scale)), max(1, round(digit.height * scale))),
-                             Image.Resampling.BOX)
+                             Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.BOX)
     pixels = saturated(np.asarray(digit))
     digit = Image.fromarray(pixels)
     steps = width_steps(pixels)
