@@ -78,8 +78,8 @@ def _centre_of_mass(profile):
 
 def _already_a_field(img):
     """Is `img` what to_field makes (as MNIST stores a digit)? 28x28 grey, the digit alone on pure black, 20
-    px its longer side, its centre of mass within a pixel of the middle, strokes that normalise_width would
-    leave alone. Redoing the steps costs more than decoding it, and cost the validation folds accuracy."""
+    px its longer side, its centre of mass within a pixel of the middle, strokes in MNIST's width range at
+    that size. Redoing the steps costs more than decoding it, and cost the validation folds accuracy."""
     if img.mode != "L" or img.size != (28, 28):
         return False
     box = img.getbbox()
