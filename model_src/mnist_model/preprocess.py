@@ -14,7 +14,8 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from .ink import ink_of
-from .strokes import digit_mask, normalise_width
+from .pieces import digit_mask
+from .strokes import normalise_width, saturated, width_steps
 
 FAINTEST = 0.2  # around the digit, ink fainter than this share of the threshold is noise (edges stay)
 MAX_PIXELS = 40_000_000  # larger is refused: a decompression bomb costs GBs to decode
@@ -75,12 +76,30 @@ def _centre_of_mass(profile):
     return sum(i * v for i, v in enumerate(profile)) / sum(profile)
 
 
+def _already_a_field(img):
+    """Is `img` what to_field makes (as MNIST stores a digit)? 28x28 grey, the digit alone on pure black, 20
+    px its longer side, its centre of mass within a pixel of the middle, strokes in MNIST's width range at
+    that size. Redoing the steps costs more than decoding it, and cost the validation folds accuracy."""
+    if img.mode != "L" or img.size != (28, 28):
+        return False
+    box = img.getbbox()
+    if not box or max(box[2] - box[0], box[3] - box[1]) != 20:
+        return False
+    pixels, middle = np.asarray(img, np.float32), np.arange(28, dtype=np.float32) - 14
+    if abs(pixels.sum(axis=1) @ middle) > pixels.sum() or abs(pixels.sum(axis=0) @ middle) > pixels.sum():
+        return False
+    return width_steps(saturated(np.asarray(img.crop(box)))) == 0
+
+
 def to_field(img):
     """Any PIL image -> 784 bytes: white digit on black, fitted in 20x20, centred by mass in 28x28.
 
     ink.py finds the ink against the local paper, strokes.py keeps the digit's pieces and gives its strokes
     MNIST's width; then MNIST's own steps: the 20x20 fit and the shift of the centre of mass to the middle.
+    A picture already in that form is returned as it is.
     """
+    if _already_a_field(img):
+        return img.tobytes()
     found = ink_of(img)
     if found is None:
         raise ImageError("blank image: no digit found")

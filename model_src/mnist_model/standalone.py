@@ -9,7 +9,7 @@ import re
 from importlib import resources
 
 # In dependency order; each imports only the stdlib, PIL (numpy, onnxruntime lazily) and the ones before it.
-MODULES = ("checksums", "ink", "strokes", "preprocess", "onnx_backend", "backends", "runner")
+MODULES = ("checksums", "ink", "strokes", "pieces", "preprocess", "onnx_backend", "backends", "runner")
 TORCH_MODULES = ("network", "inference")  # pasted into _torch_backend()
 RELATIVE_IMPORT = re.compile(r"^from \.\w* import .*\n", re.MULTILINE)
 
