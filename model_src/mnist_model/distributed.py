@@ -26,6 +26,8 @@ def join():
     """The world this process belongs to, its process group joined; None for a single process."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
+    # cuBLAS refuses deterministic mode (fit() asks for it) unless told its workspace, before CUDA starts
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     local_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     cuda = torch.cuda.is_available() and torch.cuda.device_count() >= local_size
@@ -75,15 +77,18 @@ def digest(model):
     for name, tensor in sorted(model.state_dict().items()):
         hasher.update(name.encode())
         hasher.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return hasher.hexdigest()
+    return hasher.digest()
 
 
 def check_replicas(model, world):
-    """Every rank holds rank 0's weights bit for bit, or training failed: whoever writes writes rank 0's."""
-    digests = [None] * world.size
-    dist.all_gather_object(digests, digest(model))
-    if len(set(digests)) != 1:
-        raise RuntimeError(f"the replicas' weights differ after training ({len(set(digests))} versions)")
+    """Every rank holds rank 0's weights bit for bit, or training failed: whoever writes writes rank 0's.
+    The digests travel as tensors (all_gather_object would unpickle what peers send)."""
+    mine = torch.tensor(list(digest(model)), dtype=torch.uint8, device=world.device)
+    everyone = [torch.empty_like(mine) for _ in range(world.size)]
+    dist.all_gather(everyone, mine)
+    versions = {bytes(d.cpu().tolist()) for d in everyone}
+    if len(versions) != 1:
+        raise RuntimeError(f"the replicas' weights differ after training ({len(versions)} versions)")
 
 
 def describe(world):

@@ -25,52 +25,13 @@ from .augment import distort
 from .data import load_split
 from .inference import sha256_file
 from .network import MNIST_MEAN, MNIST_STD, Net, normalise  # noqa: F401 (normalise: bench_model.py's import)
+from .regimen import REGIMENS, TRAIN_THREADS, Regimen, regimen_from  # noqa: F401 (REGIMENS, Regimen: callers' imports)
 
 
-@dataclasses.dataclass(frozen=True)
-class Regimen:
-    # Chosen on two validation folds carved from the 4,000 training digits, MNIST-style and realistic
-    # pictures of them (bench/tune_regimen.py; README.md, "The model"), never on the held-out 1,000.
-    epochs: int = 40
-    batch_size: int = 256
-    optimizer: str = "adamw"  # or "sgd"
-    lr: float = 0.01
-    momentum: float = 0.5  # sgd only
-    weight_decay: float = 0.0
-    schedule: str = "onecycle"  # or "constant"
-    augment: bool = True  # random affine jitter
-    # and which of augment.py's distortions, comma-separated ("" for the affine jitter alone); stroke
-    # width, blur, low resolution and uneven ink each cost validation accuracy (preprocessing already
-    # normalises what they imitate), the elastic wobble did not
-    distortions: str = "elastic"
-    seed: int = 42
-
-
-TRAIN_THREADS = 1
-
-REGIMENS = {
-    "default": Regimen(),
-    # The tutorial's: SGD lr 0.01 momentum 0.5, batch 64, 3 epochs, seed 42, no augmentation.
-    "tutorial": Regimen(epochs=3, batch_size=64, optimizer="sgd", lr=0.01, weight_decay=0.0, schedule="constant",
-                        augment=False),
-}
-
-
-def regimen_from(name="default", **overrides):
-    """A named regimen with some fields replaced (unknown fields are an error)."""
-    if name not in REGIMENS:
-        raise ValueError(f"unknown regimen {name!r}; choose one of {', '.join(REGIMENS)}")
-    fields = {f.name for f in dataclasses.fields(Regimen)}
-    unknown = set(overrides) - fields
-    if unknown:
-        raise ValueError(f"unknown hyper-parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}")
-    return dataclasses.replace(REGIMENS[name], **overrides)
-
-
-def train_epoch(model, optimizer, scheduler, images, labels, regimen, generator, order, world=None):
-    """One pass over `order` (this process's samples, in batches of its share); returns (mean loss, accuracy)."""
+def train_epoch(model, optimizer, scheduler, images, labels, regimen, generator, order, batch_size, world=None):
+    """One pass over `order` (this process's samples) in batches of `batch_size` (its share of the regimen's);
+    returns (mean loss, accuracy) over every process."""
     model.train()
-    batch_size = regimen.batch_size // world.size if world else regimen.batch_size
     total_loss, correct = 0.0, 0
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
@@ -142,10 +103,11 @@ def _fit(images, labels, regimen, log, world):
     else:
         model = net
     data = images.float().div(255).view(-1, 1, 28, 28)  # ink in 0..1; normalised per batch, after distortion
-    share = math.ceil(len(data) / world.size) if world else len(data)
-    batch_size = regimen.batch_size // world.size if world else regimen.batch_size
-    if batch_size < 1:
-        raise ValueError(f"batch_size {regimen.batch_size} is smaller than the {world.size} processes that share it")
+    size = world.size if world else 1
+    if regimen.batch_size % size:
+        raise ValueError(f"batch_size {regimen.batch_size} cannot be shared equally by {size} processes; "
+                         "choose a number of processes that divides it")
+    share, batch_size = math.ceil(len(data) / size), regimen.batch_size // size  # DistributedSampler's share
     steps = regimen.epochs * math.ceil(share / batch_size)
     optimizer, scheduler = make_optimizer(model, regimen, steps)
     for epoch in range(1, regimen.epochs + 1):
@@ -153,7 +115,8 @@ def _fit(images, labels, regimen, log, world):
             order = distributed.shard(len(data), world, epoch, regimen.seed)
         else:
             order = torch.randperm(len(data), generator=generator)
-        loss, accuracy = train_epoch(model, optimizer, scheduler, data, labels, regimen, generator, order, world)
+        loss, accuracy = train_epoch(model, optimizer, scheduler, data, labels, regimen, generator, order,
+                                     batch_size, world)
         if log:
             log(epoch, regimen.epochs, loss, accuracy)
     if world:
