@@ -6,9 +6,11 @@ a worker killed mid-run. The same world size and seed give the same weights, whi
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -77,8 +79,13 @@ def one_node(tmp_path_factory):
     ({"launcher": "torchrun", "nproc-per-node": 0}, "Option `nproc-per-node` for build hook `mlbundle` must be at least 1, not 0"),
     ({"launcher": "torchrun", "nnodes": "2"}, "Option `nnodes` for build hook `mlbundle` must be an integer, not str"),
     ({"launcher": "torchrun", "nnodes": 2}, "Option `rdzv-endpoint` for build hook `mlbundle` is required with nnodes = 2"),
-    ({"launcher": "torchrun", "rdzv-endpoint": "10.0.0.5"}, "Option `rdzv-endpoint` for build hook `mlbundle` must be host:port, not '10.0.0.5'"),
-    ({"launcher": "torchrun", "max-restarts": -1}, "Option `max-restarts` for build hook `mlbundle` must be 0 or more, not -1"),
+    ({"launcher": "torchrun", "rdzv-endpoint": "10.0.0.5"}, "Option `rdzv-endpoint` for build hook `mlbundle` must be host:port with a port from 1 to 65535, not '10.0.0.5'"),
+    ({"launcher": "torchrun", "rdzv-endpoint": "h:99999"}, "Option `rdzv-endpoint` for build hook `mlbundle` must be host:port with a port from 1 to 65535"),
+    ({"launcher": "torchrun", "rdzv-endpoint": "[::1:29400"}, "Option `rdzv-endpoint` for build hook `mlbundle` must be host:port"),
+    ({"launcher": "torchrun", "rdzv-endpoint": "h:1", "rdzv-backend": "c10"}, "Option `rdzv-backend` for build hook `mlbundle` must be one of c10d, etcd, etcd-v2, static (torchrun's), not 'c10'"),
+    ({"launcher": "torchrun", "rdzv-backend": "c10d"}, "Option `rdzv-backend` for build hook `mlbundle` is only used with `rdzv-endpoint`"),
+    ({"launcher": "torchrun", "rdzv-endpoint": "h:1", "rdzv-timeout": 0}, "Option `rdzv-timeout` for build hook `mlbundle` must be at least 1, not 0"),
+    ({"launcher": "torchrun", "max-restarts": -1}, "Option `max-restarts` for build hook `mlbundle` must be at least 0, not -1"),
 ])
 def test_launcher_options_are_checked_and_name_the_key(change, message):
     with pytest.raises(BundleError) as error:
@@ -134,19 +141,25 @@ def test_two_nodes_meet_on_loopback_and_train_the_same_weights(one_node, tmp_pat
     assert (other / WEIGHTS).read_bytes() == (ROOT / WEIGHTS).read_bytes()  # the joining node keeps nothing
 
 
-def _workers(marker):
-    """pid -> LOCAL_RANK of the torchrun workers whose command line names `marker`."""
+def _processes(marker, needle):
+    """pid -> (parent pid, environment) of the processes whose command line names `needle` and `marker`."""
     found = {}
     for entry in Path("/proc").iterdir():
         try:
             command = (entry / "cmdline").read_bytes().split(b"\0")
             environ = dict(v.split(b"=", 1) for v in (entry / "environ").read_bytes().split(b"\0") if b"=" in v)
-        except (OSError, ValueError):
+            parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-        worker = b"hatch_mlbundle.bundle.worker" in command and b"LOCAL_RANK" in environ  # not torchrun itself
-        if worker and any(marker.encode() in part for part in command):
-            found[int(entry.name)] = int(environ[b"LOCAL_RANK"])
+        if needle.encode() in command and any(marker.encode() in part for part in command):
+            found[int(entry.name)] = (parent, environ)
     return found
+
+
+def _workers(marker):
+    """pid -> LOCAL_RANK of the torchrun workers whose command line names `marker` (not torchrun itself)."""
+    found = _processes(marker, "hatch_mlbundle.bundle.worker")
+    return {pid: int(env[b"LOCAL_RANK"]) for pid, (_, env) in found.items() if b"LOCAL_RANK" in env}
 
 
 def kill_a_worker(project, temp):
@@ -175,7 +188,31 @@ def test_a_worker_killed_mid_run_fails_the_build_cleanly_and_changes_nothing(tmp
     assert {name: (project / name).read_bytes() for name in before} == before
     assert not list((project / "dist").glob("*.whl"))
     assert not _workers(str(temp))  # torchrun stopped the other worker
-    assert not list(temp.glob("mlbundle-*"))  # staging and torchrun's directory are gone
+    leftovers = [p.name for p in temp.iterdir() if p.name.startswith(("mlbundle-", "torchelastic_"))]
+    assert not leftovers  # staging, torchrun's directory and its logs are gone
+
+
+def test_torchrun_dies_with_the_process_that_started_it(tmp_path):
+    """A node waiting at the rendezvous (nothing printed, no pipe to break) whose own process is killed outright,
+    so no cleanup of ours runs: the kernel tells torchrun, which stops."""
+    project = distributed_copy(tmp_path / "node1", nnodes=2, rdzv_endpoint=f"127.0.0.1:{free_port()}", rdzv_timeout=300)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    joining = subprocess.Popen([PYTHON, "-m", "hatch_mlbundle", "join", "--root", str(project)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, TMPDIR=str(temp)))
+    for _ in range(300):
+        if _processes(str(temp), "torch.distributed.run"):
+            break
+        time.sleep(0.1)
+    assert _processes(str(temp), "torch.distributed.run")
+    time.sleep(2)  # at the rendezvous
+    joining.kill()
+    joining.wait()
+    for _ in range(100):
+        if not _processes(str(temp), "torch.distributed.run"):
+            break
+        time.sleep(0.1)
+    assert not _processes(str(temp), "torch.distributed.run")
 
 
 def test_with_max_restarts_torchrun_restarts_the_group_and_training_gives_the_same_weights(one_node, tmp_path):
@@ -204,4 +241,36 @@ def test_the_projects_own_error_in_a_worker_is_the_same_one_line(tmp_path):
     assert status != 0 and "Traceback" not in output
     assert ("mlbundle: mnist_model.train:train: unknown hyper-parameter(s) epoch; known: augment, batch_size, "
             "distortions, epochs") in output
-    assert "(torchrun worker rank-0); nothing was written (weights, manifest and lock unchanged)" in output
+    assert re.search(r"epochs.*\(torchrun worker rank-[01]\); nothing was written \(weights, manifest and lock "
+                     r"unchanged\)$", output, re.MULTILINE), output  # every rank raised it: the first one's
+
+
+def test_the_cause_is_named_not_its_echoes(tmp_path):
+    """Rank 1's own error, not rank 0's lost connection; a killed worker, not the peer gloo aborted after it."""
+    from hatch_mlbundle.bundle.failures import explain
+    from hatch_mlbundle.bundle.torchrun import Torchrun
+
+    errors = tmp_path / "errors"
+    errors.mkdir()
+    (errors / "rank-1").write_text("tiny:train: data/points.csv is truncated on this node")
+    (errors / "rank-0").write_text("tiny:train failed: RuntimeError: [pair.cc:561] Connection closed by peer")
+    assert explain(errors, "", 1, Torchrun(), "id").startswith(
+        "tiny:train: data/points.csv is truncated on this node (torchrun worker rank-1); nothing was written")
+    report = ("Failures:\n[1]:\n  rank      : 1 (local_rank: 1)\n  exitcode  : -9 (pid: 12)\n"
+              "Root Cause (first observed failure):\n[0]:\n  rank      : 0 (local_rank: 0)\n  exitcode  : -6 (pid: 11)\n")
+    assert explain(errors, report, 1, Torchrun(), "id").startswith("torchrun: worker rank 1 was killed by SIGKILL;")
+
+
+def test_a_node_alone_waits_its_rendezvous_timeout_then_says_who_it_waited_for(tmp_path):
+    endpoint = f"127.0.0.1:{free_port()}"
+    project = distributed_copy(tmp_path / "node1", nnodes=2, rdzv_endpoint=endpoint, rdzv_timeout=3)
+    result = run([PYTHON, "-m", "hatch_mlbundle", "join", "--root", project], timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert f"mlbundle: joining the build at {endpoint} (rendezvous mlbundle-" in result.stdout
+    error = result.stderr.strip()
+    assert error.startswith(f"python -m hatch_mlbundle join: error: torchrun: the 2 nodes did not all join the "
+                            f"rendezvous mlbundle-"), error
+    assert error.endswith(f"at {endpoint} within 3 s; start the build first, then `python -m hatch_mlbundle join` on "
+                          "each other node, in a checkout of the same commit with the same data and torch (the "
+                          "rendezvous id ends with their fingerprint); nothing was written (weights, manifest and "
+                          "lock unchanged)"), error

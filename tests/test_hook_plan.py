@@ -75,7 +75,7 @@ def test_the_repository_config_loads_and_passes_hatchling_options_through():
         ({"gates": {"accuracy": ">= 0.9"}}, "Option `gates.accuracy` for build hook `mlbundle` repeats option `min-accuracy`; keep one"),
         ({"gates": {"weights_bytes": "<= 0"}}, "Option `gates.weights_bytes` for build hook `mlbundle` must be positive, not 0"),
         ({"gates": {}}, "Option `gates` for build hook `mlbundle` is empty, which would let any model through"),
-        ({"gates": {"f1": ">= 0.9"}, "min-accuracy": None, "max-latency-ms": None, "max-latncy-ms": 3}, "known options: build-requires, bundle, card, data, data-dir, data-hint, description, eval-sources, evaluate, export, exported, fetcher, gates, generated, hyperparameters, launcher, lock, max-latency-ms, max-restarts, min-accuracy, mode, nnodes, nproc-per-node, python-path, rdzv-backend, rdzv-endpoint, rdzv-id, records, sources, train, weights"),
+        ({"gates": {"f1": ">= 0.9"}, "min-accuracy": None, "max-latency-ms": None, "max-latncy-ms": 3}, "known options: build-requires, bundle, card, data, data-dir, data-hint, description, eval-sources, evaluate, export, exported, fetcher, gates, generated, hyperparameters, launcher, lock, max-latency-ms, max-restarts, min-accuracy, mode, nnodes, nproc-per-node, python-path, rdzv-backend, rdzv-endpoint, rdzv-id, rdzv-timeout, records, sources, train, weights"),
         ({"max-latency-ms": float("nan")}, "Option `max-latency-ms` for build hook `mlbundle` must be a finite number, not nan"),
         ({"gates": {"f1": ">= inf"}}, "Option `gates.f1` for build hook `mlbundle` must be a finite number, not inf"),
         ({"records": {"w/model.json": "w/model.pth"}}, "Option `records.w/model.json` for build hook `mlbundle` must map keys"),

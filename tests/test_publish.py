@@ -476,7 +476,7 @@ def test_python_dash_m_entry_point_publishes(local_gitlab, loopback_env, project
     assert result.returncode == 0, result.stderr
     assert_everything_published_once(gl)
     usage = subprocess.run([PYTHON, "-m", "hatch_mlbundle"], cwd=project, env=env, capture_output=True, text=True)
-    assert usage.returncode == 2 and "usage: python -m hatch_mlbundle {publish,weights}" in usage.stderr
+    assert usage.returncode == 2 and "usage: python -m hatch_mlbundle {publish,weights,join}" in usage.stderr
 
 
 # -- no token is ever printed -------------------------------------------------------------------------------------

@@ -42,7 +42,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "join") -> int:
             raise BundleError("torch is not installed in this environment; install the build's `build-requires` "
                               f"({', '.join(config.build_requires)}) first")
         with tempfile.TemporaryDirectory(prefix="mlbundle-join-") as tmp:
-            run_workers(config, Path(tmp) / config.weights.name, print, fp.fingerprint(fp.collect_inputs(config)))
+            run_workers(config, Path(tmp) / config.weights.name, print, fp.fingerprint(fp.collect_inputs(config)),
+                        joining=True)
     except BundleError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1

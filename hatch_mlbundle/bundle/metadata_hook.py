@@ -19,7 +19,6 @@ from .errors import BundleError
 from .table import build_hook_table
 
 
-
 class MLBundleMetadataHook(MetadataHookInterface):
     PLUGIN_NAME = "mlbundle"
 

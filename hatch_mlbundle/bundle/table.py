@@ -19,11 +19,15 @@ BUILD_HOOKS = ("mlbundle", "custom")  # where the build hook's table may be, as 
 
 def build_hook_table(root: Path, name: str | None) -> tuple[str, dict[str, Any]]:
     """(the hook's name, its table): the named one, else the first of BUILD_HOOKS with a `weights` option."""
-    with open(root / "pyproject.toml", "rb") as stream:
-        hooks = tomllib.load(stream).get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {}) \
-            .get("wheel", {}).get("hooks", {})
+    try:
+        with open(root / "pyproject.toml", "rb") as stream:
+            hooks = tomllib.load(stream).get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {}) \
+                .get("wheel", {}).get("hooks", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise BundleError(f"{root / 'pyproject.toml'} is not valid TOML ({exc}); fix it") from None
     for candidate in (name,) if name else BUILD_HOOKS:
         if isinstance(hooks.get(candidate), dict) and "weights" in hooks[candidate]:
             return candidate, hooks[candidate]
-    raise BundleError("no mlbundle build hook table under [tool.hatch.build.targets.wheel.hooks]; name the "
-                      "hook (the metadata hook's option `build-hook`, join's --hook)")
+    which = f"table `{name}`" if name else "table (`mlbundle` or `custom`)"
+    raise BundleError(f"no mlbundle build hook {which} with `weights` under [tool.hatch.build.targets.wheel.hooks]; "
+                      "name the hook (the metadata hook's option `build-hook`, join's --hook)")

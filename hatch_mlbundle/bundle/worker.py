@@ -15,7 +15,7 @@ from pathlib import Path
 from ..files import write_json_atomic
 from .config import load_config
 from .errors import BundleError
-from .project import call_project
+from .launch import call_train
 
 
 def main(argv: list[str]) -> int:
@@ -24,8 +24,7 @@ def main(argv: list[str]) -> int:
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     say = (lambda line: print(line, flush=True)) if local_rank == 0 else (lambda line: None)
     try:
-        summary = call_project(config, config.train, "train", data_dir=str(config.data_dir),
-                               weights_path=spec["weights"], log=say, **config.hyperparameters)
+        summary = call_train(config, spec["weights"], say)
     except BundleError as exc:
         Path(spec["errors"], f"rank-{rank}").write_text(str(exc), encoding="utf-8")
         return 1
