@@ -137,6 +137,7 @@ def test_two_nodes_meet_on_loopback_and_train_the_same_weights(one_node, tmp_pat
     assert status == 0, output
     assert "mlbundle: torchrun: 2 processes on 2 nodes" in output
     assert "python -m hatch_mlbundle join" in output
+    assert output.count("epoch 40/40") == 1 and joined.stdout.count("epoch 40/40") == 1  # each machine shows the run
     assert sha256(builder / WEIGHTS) == sha256(one_node[0] / WEIGHTS)
     assert (other / WEIGHTS).read_bytes() == (ROOT / WEIGHTS).read_bytes()  # the joining node keeps nothing
 

@@ -155,15 +155,16 @@ def train(data_dir, weights_path, regimen="default", log=None, **overrides):
     for whoever asks (the build hook records them in its lock and the model card; `mnist-model train` prints
     them). This is the function the build hook calls (`mnist_model.train:train`).
 
-    Started by torchrun, every process trains a replica (distributed.py) and rank 0 reports; the first process
-    of each machine writes (rank 0's weights, checked bit for bit) and returns the manifest, the others None.
+    Started by torchrun, every process trains a replica (distributed.py). The first process of each machine
+    reports (the epoch's figures over every process, so each machine shows the run), writes rank 0's weights
+    (checked bit for bit) and returns the manifest; the others return None.
     """
     chosen = regimen_from(regimen, **overrides) if isinstance(regimen, str) else regimen
     images, labels = load_split(data_dir, train=True)
     world = distributed.join()
     try:
         started = time.perf_counter()
-        report = progress_reporter(log, chosen.epochs) if world is None or world.rank == 0 else None
+        report = progress_reporter(log, chosen.epochs) if world is None or world.local_rank == 0 else None
         model = fit(images, labels, chosen, log=report, world=world)
         seconds = time.perf_counter() - started
         if world is not None and world.local_rank != 0:
