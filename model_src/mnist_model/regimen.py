@@ -9,7 +9,7 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class Regimen:
     epochs: int = 40
-    batch_size: int = 256
+    batch_size: int = 128
     optimizer: str = "adamw"  # or "sgd"
     lr: float = 0.01
     momentum: float = 0.5  # sgd only
