@@ -241,7 +241,7 @@ def test_the_projects_own_error_in_a_worker_is_the_same_one_line(tmp_path):
     status, output = finish(build(project))
     assert status != 0 and "Traceback" not in output
     assert ("mlbundle: mnist_model.train:train: unknown hyper-parameter(s) epoch; known: augment, batch_size, "
-            "distortions, epochs") in output
+            "distortions, dropout, epochs") in output
     assert re.search(r"epochs.*\(torchrun worker rank-[01]\); nothing was written \(weights, manifest and lock "
                      r"unchanged\)$", output, re.MULTILINE), output  # every rank raised it: the first one's
 

@@ -2,6 +2,7 @@
 
 The attribute names (conv1, conv2, fc1, fc2) are the state_dict keys, so weights
 trained here load in the tutorial's script and the tutorial's weights load here.
+Only training sees `dropout` (the tutorial's 0.5 unless a regimen says otherwise).
 """
 from torch import nn
 from torch.nn import functional as F
@@ -20,11 +21,12 @@ def normalise(pixels):
 
 
 class Net(nn.Module):
-    def __init__(self):
+    def __init__(self, dropout=0.5):
         super().__init__()
         self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
         self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
-        self.conv2_drop = nn.Dropout2d()
+        self.conv2_drop = nn.Dropout2d(dropout)
+        self.dropout = dropout
         self.fc1 = nn.Linear(320, 50)
         self.fc2 = nn.Linear(50, 10)
 
@@ -33,6 +35,6 @@ class Net(nn.Module):
         x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
         x = x.view(-1, 320)
         x = F.relu(self.fc1(x))
-        x = F.dropout(x, training=self.training)
+        x = F.dropout(x, p=self.dropout, training=self.training)
         x = self.fc2(x)
         return F.log_softmax(x, dim=1)

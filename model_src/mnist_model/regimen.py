@@ -20,6 +20,9 @@ class Regimen:
     # width, blur, low resolution and uneven ink each cost validation accuracy (preprocessing already
     # normalises what they imitate), the elastic wobble did not
     distortions: str = "elastic"
+    # on conv2's channels and fc1's units: the tutorial's 0.5 left this small net under-fitted (98.75% on its own
+    # training digits); 0.1 scored higher on both validation folds
+    dropout: float = 0.1
     seed: int = 42
 
 
@@ -29,7 +32,7 @@ REGIMENS = {
     "default": Regimen(),
     # The tutorial's: SGD lr 0.01 momentum 0.5, batch 64, 3 epochs, seed 42, no augmentation.
     "tutorial": Regimen(epochs=3, batch_size=64, optimizer="sgd", lr=0.01, weight_decay=0.0, schedule="constant",
-                        augment=False),
+                        augment=False, dropout=0.5),
 }
 
 

@@ -96,7 +96,7 @@ def fit(images, labels, regimen, log=None, world=None):
 def _fit(images, labels, regimen, log, world):
     # Augmentation differs per rank (seed + rank); the shuffle is one per epoch, split by rank.
     generator = torch.Generator().manual_seed(regimen.seed + (world.rank if world else 0))
-    net = Net()
+    net = Net(regimen.dropout)
     if world:  # rank 0's initial weights everywhere (DDP broadcasts them), but each rank its own dropout
         torch.manual_seed(regimen.seed + world.rank)
         model = distributed.wrap(net, world)
