@@ -1,7 +1,8 @@
 """Realistic test pictures made from held-out digits: what people actually hand run-mnist.
 
 Each MNIST digit is thinned to its skeleton (Zhang-Suen, at 4x) and redrawn with a round pen of a chosen
-width, then put on a page: a marker on white, a grey blurred JPEG photo, uneven lighting with the dark edge
+width (widened where the digit's ink is wider than its own typical stroke, so a filled-in loop stays solid
+and an 8 does not become a 9), then put on a page: a marker on white, a grey blurred JPEG photo, uneven lighting with the dark edge
 of the page in view, black or white ink on a transparent layer, a thin pen small on a big page, coloured
 pens on tinted paper, and a phone photo (portrait, rotated a little, digit in the middle third). Everything
 is seeded by the set's name and the digit's index, so the same digits always give the same files. Only
@@ -41,10 +42,26 @@ def thin(mask):
             return m[1:-1, 1:-1].astype(bool)
 
 
+def depth(mask, ys, xs):
+    """The distance (px) from each pixel (ys, xs) of the boolean mask to the nearest pixel outside it: exact."""
+    m = np.pad(mask, 1)
+    edge = ~m & (np.roll(m, 1, 0) | np.roll(m, -1, 0) | np.roll(m, 1, 1) | np.roll(m, -1, 1))
+    ey, ex = np.nonzero(edge)
+    if not len(ey) or not len(ys):
+        return np.zeros(len(ys), np.float32)
+    return np.sqrt(((ys[:, None] + 1 - ey) ** 2 + (xs[:, None] + 1 - ex) ** 2).min(1)).astype(np.float32)
+
+
 def skeleton(digit):
-    """28x28 white-on-black uint8 -> (points [K, 2] as (x, y) in 0..1 of the field, neighbour pairs [J, 2])."""
+    """28x28 white-on-black uint8 -> (points [K, 2] as (x, y) in 0..1 of the field, neighbour pairs [J, 2],
+    excess [K]: how much wider than the digit's typical stroke the ink is around each point, 0..1 of the field).
+
+    The excess keeps what a skeleton alone loses: a loop the writer filled in (the small lower loop of many
+    8s, the loop of a 6 or 9 written with a blunt pen) thins to a line, and redrawn as a line the 8 reads 9.
+    """
     big = np.asarray(Image.fromarray(digit, "L").resize((28 * SCALE, 28 * SCALE), Image.Resampling.BICUBIC))
-    lines = thin(big > 110)
+    mask = big > 110
+    lines = thin(mask)
     ys, xs = np.nonzero(lines)
     index = -np.ones(lines.shape, np.int64)
     index[ys, xs] = np.arange(len(ys))
@@ -55,12 +72,19 @@ def skeleton(digit):
         found = index[ty[inside], tx[inside]]
         pairs.append(np.stack([np.flatnonzero(inside)[found >= 0], found[found >= 0]], 1))
     points = (np.stack([xs, ys], 1) + 0.5) / lines.shape[0]
-    return points, np.concatenate(pairs)
+    radius = depth(mask, ys, xs)  # half the ink's width across each skeleton point
+    typical = np.median(radius) if len(radius) else 0.0
+    excess = np.maximum(radius - typical, 0) / lines.shape[0]
+    return points, np.concatenate(pairs), excess
 
 
 def draw(digit, size, pen, supersample=2):
-    """The digit redrawn with a round pen `pen` px wide in a size x size field: ink coverage 0..1 (float32)."""
-    points, pairs = skeleton(digit)
+    """The digit redrawn with a round pen `pen` px wide in a size x size field: ink coverage 0..1 (float32).
+
+    Where the digit's ink is wider than its typical stroke (a filled loop, a blot), the pen is widened by the
+    difference, so the shape keeps its solid parts at any pen width; elsewhere every stroke is `pen` wide.
+    """
+    points, pairs, excess = skeleton(digit)
     side = size * supersample
     canvas = Image.new("L", (side, side), 0)
     pen_ss = max(1.0, pen * supersample)
@@ -68,8 +92,8 @@ def draw(digit, size, pen, supersample=2):
     drawing = ImageDraw.Draw(canvas)
     for a, b in pairs:
         drawing.line([tuple(xy[a]), tuple(xy[b])], fill=255, width=int(round(pen_ss)))
-    r = pen_ss / 2
-    for x, y in xy:
+    for (x, y), extra in zip(xy, excess * side):
+        r = pen_ss / 2 + extra
         drawing.ellipse([x - r, y - r, x + r, y + r], fill=255)
     return np.asarray(canvas.reduce(supersample), np.float32) / 255
 
