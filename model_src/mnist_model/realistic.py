@@ -2,7 +2,8 @@
 
 Each MNIST digit is thinned to its skeleton (Zhang-Suen, at 4x) and redrawn with a round pen of a chosen
 width (widened where the digit's ink is wider than its own typical stroke, so a filled-in loop stays solid
-and an 8 does not become a 9), then put on a page: a marker on white, a grey blurred JPEG photo, uneven lighting with the dark edge
+and an 8 does not become a 9; narrowed where it would draw one of the digit's loops shut), then put on a
+page: a marker on white, a grey blurred JPEG photo, uneven lighting with the dark edge
 of the page in view, black or white ink on a transparent layer, a thin pen small on a big page, coloured
 pens on tinted paper, and a phone photo (portrait, rotated a little, digit in the middle third). Everything
 is seeded by the set's name and the digit's index, so the same digits always give the same files. Only
@@ -18,6 +19,8 @@ from PIL import Image, ImageDraw, ImageFilter
 from .pages import framed_photo, lit_page, paper, transparent
 
 SCALE = 4  # the skeleton is found on a 112x112 upsampling of the 28x28 digit
+SMALLEST_HOLE = 10  # px of the 112x112 mask: a loop's hole smaller than this (under 1 px at 28x28) is noise
+KEEP_OPEN = 0.6  # a pen's half width is at most this share of a hole's clearance, so no loop is drawn shut
 NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
@@ -52,9 +55,46 @@ def depth(mask, ys, xs):
     return np.sqrt(((ys[:, None] + 1 - ey) ** 2 + (xs[:, None] + 1 - ex) ** 2).min(1)).astype(np.float32)
 
 
+def spread(seed, free):
+    """The pixels of boolean `free` 4-connected within it to those of `seed`: whole runs along rows, then
+    columns, until nothing changes (a few passes for a digit's shapes)."""
+    reach = seed & free
+    while True:
+        before = reach.sum()
+        for turn in (False, True):
+            f, r = (free.T, reach.T) if turn else (free, reach)
+            f = np.pad(f, ((0, 0), (0, 1)))  # a gap after each line: runs never wrap onto the next
+            run = np.cumsum(f & ~np.roll(f, 1)).reshape(f.shape) * f
+            hit = np.bincount(run.ravel(), np.pad(r, ((0, 0), (0, 1))).ravel(), run.max() + 1) > 0
+            hit[0] = False
+            reach = hit[run][:, :-1]
+            reach = reach.T if turn else reach
+        if reach.sum() == before:
+            return reach
+
+
+def holes(mask):
+    """The holes of a boolean mask (background not 4-connected to the border), each [n, 2] (y, x), SMALLEST_HOLE
+    px and over."""
+    border = np.zeros(mask.shape, bool)
+    border[[0, -1], :] = border[:, [0, -1]] = True
+    inside = ~mask & ~spread(border, ~mask)
+    found = []
+    while inside.any():
+        seed = np.zeros(mask.shape, bool)
+        seed[tuple(np.argwhere(inside)[0])] = True
+        hole = spread(seed, inside)
+        inside &= ~hole
+        if hole.sum() >= SMALLEST_HOLE:
+            found.append(np.argwhere(hole))
+    return found
+
+
 def skeleton(digit):
     """28x28 white-on-black uint8 -> (points [K, 2] as (x, y) in 0..1 of the field, neighbour pairs [J, 2],
-    excess [K]: how much wider than the digit's typical stroke the ink is around each point, 0..1 of the field).
+    excess [K]: how much wider than the digit's typical stroke the ink is around each point, 0..1 of the field,
+    clearance: the widest pen half width that leaves every hole of the digit (a 0's, 6's, 8's loops) at least
+    a point of paper, 0..1 of the field, inf without holes).
 
     The excess keeps what a skeleton alone loses: a loop the writer filled in (the small lower loop of many
     8s, the loop of a 6 or 9 written with a blunt pen) thins to a line, and redrawn as a line the 8 reads 9.
@@ -74,8 +114,12 @@ def skeleton(digit):
     points = (np.stack([xs, ys], 1) + 0.5) / lines.shape[0]
     radius = depth(mask, ys, xs)  # half the ink's width across each skeleton point
     typical = np.median(radius) if len(radius) else 0.0
-    excess = np.maximum(radius - typical, 0) / lines.shape[0]
-    return points, np.concatenate(pairs), excess
+    excess = np.maximum(radius - typical, 0)
+    clearance = np.inf
+    for hole in holes(mask):  # the hole's point farthest from the ink drawn around the skeleton (pen aside)
+        gap = np.sqrt(((hole[:, None, :] - np.stack([ys, xs], 1)) ** 2).sum(2)) - excess
+        clearance = min(clearance, gap.min(1).max())
+    return points, np.concatenate(pairs), excess / lines.shape[0], clearance / lines.shape[0]
 
 
 def draw(digit, size, pen, supersample=2):
@@ -83,11 +127,12 @@ def draw(digit, size, pen, supersample=2):
 
     Where the digit's ink is wider than its typical stroke (a filled loop, a blot), the pen is widened by the
     difference, so the shape keeps its solid parts at any pen width; elsewhere every stroke is `pen` wide.
+    A pen too fat for a loop of the digit is narrowed until the loop stays open (KEEP_OPEN of its clearance).
     """
-    points, pairs, excess = skeleton(digit)
+    points, pairs, excess, clearance = skeleton(digit)
     side = size * supersample
     canvas = Image.new("L", (side, side), 0)
-    pen_ss = max(1.0, pen * supersample)
+    pen_ss = max(1.0, min(pen, 2 * KEEP_OPEN * clearance * size) * supersample)
     xy = points * side
     drawing = ImageDraw.Draw(canvas)
     for a, b in pairs:
@@ -161,7 +206,7 @@ def phone(digit, rng):
 
 
 SETS = {
-    "marker": marker,  # black pen on white, 300x300, strokes 20-28 px
+    "marker": marker,  # black pen on white, 300x300, strokes 20-28 px (narrower for ~1 digit in 10 with a small loop)
     "photo": grey_photo,  # grey, blurred, JPEG
     "lighting": uneven_lighting,  # illumination gradient, vignette, the dark page edge in view
     "rgba_black": black_on_transparent,
