@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from .pages import framed_photo, lit_page, paper, transparent
 
 SCALE = 4  # the skeleton is found on a 112x112 upsampling of the 28x28 digit
+SOLID = 1.3  # ink over this many times the digit's typical stroke width is a filled part, kept solid
 SMALLEST_HOLE = 10  # px of the 112x112 mask: a loop's hole smaller than this (under 1 px at 28x28) is noise
 KEEP_OPEN = 0.6  # a pen's half width is at most this share of a hole's clearance, so no loop is drawn shut
 NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))
@@ -114,7 +115,7 @@ def skeleton(digit):
     points = (np.stack([xs, ys], 1) + 0.5) / lines.shape[0]
     radius = depth(mask, ys, xs)  # half the ink's width across each skeleton point
     typical = np.median(radius) if len(radius) else 0.0
-    excess = np.maximum(radius - typical, 0)
+    excess = np.where(radius > SOLID * typical, radius - typical, 0)  # not where two strokes merely cross
     clearance = np.inf
     for hole in holes(mask):  # the hole's point farthest from the ink drawn around the skeleton (pen aside)
         gap = np.sqrt(((hole[:, None, :] - np.stack([ys, xs], 1)) ** 2).sum(2)) - excess
