@@ -115,7 +115,7 @@ def skeleton(digit):
     points = (np.stack([xs, ys], 1) + 0.5) / lines.shape[0]
     radius = depth(mask, ys, xs)  # half the ink's width across each skeleton point
     typical = np.median(radius) if len(radius) else 0.0
-    excess = np.where(radius > SOLID * typical, radius - typical, 0)  # not where two strokes merely cross
+    excess = np.where(radius > SOLID * typical, radius - typical, 0)  # not where it is only a little wider
     clearance = np.inf
     for hole in holes(mask):  # the hole's point farthest from the ink drawn around the skeleton (pen aside)
         gap = np.sqrt(((hole[:, None, :] - np.stack([ys, xs], 1)) ** 2).sum(2)) - excess
@@ -126,7 +126,7 @@ def skeleton(digit):
 def draw(digit, size, pen, supersample=2):
     """The digit redrawn with a round pen `pen` px wide in a size x size field: ink coverage 0..1 (float32).
 
-    Where the digit's ink is wider than its typical stroke (a filled loop, a blot), the pen is widened by the
+    Where the digit's ink is over SOLID times its typical stroke (a filled loop, a blot), the pen is widened by the
     difference, so the shape keeps its solid parts at any pen width; elsewhere every stroke is `pen` wide.
     A pen too fat for a loop of the digit is narrowed until the loop stays open (KEEP_OPEN of its clearance).
     """
