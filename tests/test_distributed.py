@@ -264,7 +264,7 @@ def test_a_node_alone_waits_its_rendezvous_timeout_then_says_who_it_waited_for(t
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     assert f"mlbundle: joining the build at {endpoint} (rendezvous mlbundle-" in result.stdout
     error = result.stderr.strip()
-    assert error.startswith(f"python -m hatch_mlbundle join: error: torchrun: the 2 nodes did not all join the "
+    assert error.startswith("python -m hatch_mlbundle join: error: torchrun: the 2 nodes did not all join the "
                             "rendezvous mlbundle-"), error
     assert error.endswith(f"at {endpoint} within 3 s; start the build first, then `python -m hatch_mlbundle join` on "
                           "each other node, in a checkout of the same commit with the same data and torch (the "
