@@ -81,21 +81,29 @@ def test_uci_digits_never_trained_on_are_read_at_least_80_percent_right():
 # ---- --min-confidence -------------------------------------------------------------------------------
 
 
+def least_certain(directory, tmp_path, count=1):
+    """The `count` pictures of `directory` run-mnist is least sure of, with their confidence (never a sure 1.0)."""
+    records = json_lines(run_mnist("--json", str(directory), cwd=tmp_path).stdout).values()
+    chosen = sorted(records, key=lambda r: r["confidence"])[:count]
+    assert all(r["confidence"] < 0.999 for r in chosen), chosen
+    return [(r["file"], r["confidence"]) for r in chosen]
+
+
 def test_min_confidence_says_which_two_digits_an_unclear_image_could_be(realistic_files, tmp_path):
-    picture = next(realistic_files["photo"].iterdir())
-    result = run_mnist("--min-confidence", "1", str(picture), cwd=tmp_path)
+    [(picture, confidence)] = least_certain(realistic_files["photo"], tmp_path)
+    result = run_mnist("--min-confidence", f"{confidence + 0.001:.6f}", picture, cwd=tmp_path)
     assert result.returncode == 3 and result.stderr == "", result.stderr
     line = result.stdout.strip()
     assert line.startswith("Image is unclear: ") and " or " in line, line
     first, second = line[len("Image is unclear: "):].split(" or ")
     assert int(first[0]) != int(second[0]) and float(first[3:-1]) >= float(second[3:-1])
-    clear = run_mnist("--min-confidence", "0", str(picture), cwd=tmp_path)
+    clear = run_mnist("--min-confidence", f"{confidence - 0.001:.6f}", picture, cwd=tmp_path)
     assert clear.returncode == 0 and clear.stdout.startswith("Image is a "), clear.stdout
 
 
 def test_min_confidence_marks_unclear_in_json_and_a_failure_still_exits_1(realistic_files, tmp_path):
-    pictures = sorted(realistic_files["marker"].iterdir())[:3]
-    result = run_mnist("--json", "--min-confidence", "1", *pictures, str(tmp_path / "missing.png"), cwd=tmp_path)
+    pictures = [picture for picture, _ in least_certain(realistic_files["marker"], tmp_path, count=3)]
+    result = run_mnist("--json", "--min-confidence", "0.999", *pictures, str(tmp_path / "missing.png"), cwd=tmp_path)
     assert result.returncode == 1
     assert "missing.png" in one_error_line(result)
     records = [json.loads(line) for line in result.stdout.splitlines()]
