@@ -86,6 +86,18 @@ def test_fit_is_bit_for_bit_deterministic_and_the_seed_matters(train_subset):
     assert list(first) == list(second)
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert not all(torch.equal(first[k], reseeded[k]) for k in first)
+    # trained channels_last, saved in the usual layout (what torch.save writes and other tools expect)
+    assert all(tensor.is_contiguous() for tensor in first.values())
+
+
+def test_the_regimens_dropout_is_what_training_uses(train_subset):
+    from mnist_model.train import fit, regimen_from
+
+    images, labels = train_subset
+    nets = {p: fit(images, labels, regimen_from("default", epochs=1, dropout=p)) for p in (0.1, 0.5)}
+    assert [(net.dropout, net.conv2_drop.p) for net in nets.values()] == [(0.1, 0.1), (0.5, 0.5)]
+    assert not torch.equal(nets[0.1].fc1.weight, nets[0.5].fc1.weight)
+    assert regimen_from("tutorial").dropout == 0.5  # the tutorial's own
 
 
 def test_regimen_from_rejects_unknown_regimens_and_fields_by_name():
@@ -95,6 +107,13 @@ def test_regimen_from_rejects_unknown_regimens_and_fields_by_name():
         regimen_from("fast")
     with pytest.raises(ValueError, match=r"unknown hyper-parameter\(s\) epoch, learning_rate; known: .*epochs.*lr"):
         regimen_from("default", epoch=3, learning_rate=0.1)
+    with pytest.raises(ValueError, match=r"^hyper-parameter dropout must be a number, not '0\.1'$"):
+        regimen_from("default", dropout="0.1")  # quoted in pyproject.toml
+    with pytest.raises(ValueError, match=r"^hyper-parameter dropout must be at least 0 and below 1, not 1\.5$"):
+        regimen_from("default", dropout=1.5)
+    with pytest.raises(ValueError, match=r"^hyper-parameter epochs must be a whole number, not 2\.5$"):
+        regimen_from("default", epochs=2.5)
+    assert regimen_from("default", dropout=0, lr=1).dropout == 0  # whole numbers are numbers
     tutorial = regimen_from("tutorial", epochs=1)
     assert tutorial.epochs == 1 and tutorial.optimizer == "sgd" and tutorial.lr == 0.01 and not tutorial.augment
     assert REGIMENS["tutorial"].epochs == 3  # overriding does not change the named regimen

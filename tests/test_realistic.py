@@ -118,3 +118,25 @@ def test_min_confidence_outside_0_to_1_is_a_usage_error(value, tmp_path):
     result = run_mnist("--min-confidence", value, "x.png", cwd=tmp_path)
     assert result.returncode == 2 and "--min-confidence" in result.stderr
     assert_no_traceback(result)
+
+
+# ---- the redraw keeps the digit's shape ----------------------------------------------------------
+
+
+def test_the_redraw_never_draws_a_loop_shut_even_with_the_markers_fattest_pen(heldout):
+    """A 6, 8, 9 or 0 redrawn with a 28 px pen on 300 px keeps each of its holes (a closed loop reads as
+    another digit, or none); shapes.py caps the pen by the holes' clearance."""
+    from PIL import Image
+
+    from mnist_model.realistic import draw
+    from mnist_model.shapes import SCALE, holes
+
+    images, _ = heldout
+    looped = lost = 0
+    for digit in images.numpy()[::5]:
+        big = np.asarray(Image.fromarray(digit, "L").resize((28 * SCALE,) * 2, Image.Resampling.BICUBIC))
+        wanted = len(holes(big > 110))
+        if wanted:
+            looped += 1
+            lost += len(holes(draw(digit, 300, 28) > 0.5)) < wanted
+    assert looped > 50 and lost == 0, f"{lost} of {looped} digits with loops lost one"

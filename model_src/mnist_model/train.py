@@ -6,7 +6,9 @@ Differences from the tutorial, and why:
 * the default regimen adds random affine and elastic augmentation (augment.py), AdamW
   and a one-cycle schedule with batches of 128, because 4,000 digits are too few for 3
   epochs of plain SGD (regimen.py says how it was chosen);
-* one seeded generator drives shuffling, augmentation and dropout, and torch runs
+* dropout 0.1, not 0.5: the tutorial's rate leaves this small net under-fitted;
+* the weights are channels_last while training, a quarter faster on a CPU;
+* a seeded generator drives shuffling and augmentation, torch's seeded global one dropout, and torch runs
   in deterministic mode, so the same inputs give bit-identical weights;
 * weights are written to a temp file and renamed: an interrupted run never
   leaves a half-written file.
@@ -38,7 +40,7 @@ def train_epoch(model, optimizer, scheduler, images, labels, regimen, generator,
         data, target = images[index], labels[index]
         if regimen.augment:
             data = distort(data, generator, regimen.distortions)
-        data = ((data - MNIST_MEAN) / MNIST_STD).contiguous(memory_format=torch.channels_last)
+        data = (data - MNIST_MEAN) / MNIST_STD
         if world:
             data, target = data.to(world.device), target.to(world.device)
         optimizer.zero_grad()
@@ -96,7 +98,8 @@ def fit(images, labels, regimen, log=None, world=None):
 def _fit(images, labels, regimen, log, world):
     # Augmentation differs per rank (seed + rank); the shuffle is one per epoch, split by rank.
     generator = torch.Generator().manual_seed(regimen.seed + (world.rank if world else 0))
-    # channels_last: oneDNN's convolutions on one thread take a quarter less time in that layout (fit ~24% faster)
+    # channels_last weights (a 1-channel batch is already in that layout): oneDNN's convolutions on one thread
+    # take a quarter less time (an epoch 0.24 s instead of 0.32 s)
     net = Net(regimen.dropout).to(memory_format=torch.channels_last)
     if world:  # rank 0's initial weights everywhere (DDP broadcasts them), but each rank its own dropout
         torch.manual_seed(regimen.seed + world.rank)
