@@ -106,7 +106,7 @@ def phone(digit, rng):
 
 
 SETS = {
-    "marker": marker,  # black pen on white, 300x300, strokes 20-28 px (narrower for ~1 digit in 10 with a small loop)
+    "marker": marker,  # black pen on white, 300x300, strokes 20-28 px (less for the 2-8% with a small loop)
     "photo": grey_photo,  # grey, blurred, JPEG
     "lighting": uneven_lighting,  # illumination gradient, vignette, the dark page edge in view
     "rgba_black": black_on_transparent,
