@@ -64,14 +64,14 @@ def _paper_side(grid, towards):
     band at a time)."""
     away = np.minimum if towards is np.maximum else np.maximum
     for axis in (1, 0):
-        lines = np.moveaxis(grid, axis, 0)  # rows, then columns, first: the edge cells repeated twice
+        lines = grid.swapaxes(axis, 0)  # rows, then columns, first: the edge cells repeated twice
         size = len(lines)
         padded = np.concatenate([lines[:1], lines[:1], lines, lines[-1:], lines[-1:]])
         a, b, c, d, e = (padded[shift : shift + size] for shift in range(5))
         near, far = towards(a, b), away(a, b)
         near2, far2 = towards(c, d), away(c, d)
         second = towards(away(near, near2), towards(far, far2))  # the second of the first four
-        grid = np.moveaxis(towards(second, away(towards(near, near2), e)), 0, axis)
+        grid = towards(second, away(towards(near, near2), e)).swapaxes(0, axis)
     return grid
 
 
@@ -96,7 +96,7 @@ def _percentiles(histogram, fractions):
 
 def _dark_ink(img):
     """Is the ink darker than the paper? The paper is most of the picture: the ink is the far tail."""
-    low, middle, high = _percentiles(img.convert("L").histogram(), (0.01, 0.5, 0.99))
+    low, middle, high = _percentiles((img if img.mode == "L" else img.convert("L")).histogram(), (0.01, 0.5, 0.99))
     return middle - low >= high - middle
 
 

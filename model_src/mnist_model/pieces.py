@@ -49,7 +49,12 @@ def components(mask):
     above = np.repeat(low - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
     for i, j in zip(here.tolist(), above.tolist()):
         parent[root(i)] = root(j)
-    return np.array([root(i) for i in range(len(rows))], np.int64), rows, starts, ends
+    labels = np.array(parent, np.int64)
+    while True:  # every run to its root: pointer jumping on all runs at once (the chains left are short)
+        jumped = labels[labels]
+        if np.array_equal(jumped, labels):
+            return labels, rows, starts, ends
+        labels = jumped
 
 
 def digit_mask(strong):
