@@ -1,12 +1,14 @@
 """Choose the default regimen's hyper-parameters on validation folds carved from the 4,000 training digits.
 
     .venv/bin/python bench/tune_regimen.py "epochs=30;batch_size=256;lr=0.01" "epochs=40;distortions=width,blur"
-    .venv/bin/python bench/tune_regimen.py --folds 2 --realistic "epochs=30;batch_size=256"
+    .venv/bin/python bench/tune_regimen.py --folds 2 --realistic --uci-style "seed=1" "seed=1;distortions=elastic"
 
 Each candidate (overrides of the default regimen) is trained on 3,200 training digits and scored on the
 other 800 (80 per digit, stratified with data.split_indices and seeds 1, 2, ...: a fold per seed): plain
 MNIST-style accuracy and, with --realistic, accuracy on realistic.py's sets made from 200 of those 800
-validation digits, through run-mnist's preprocessing. The held-out 1,000 are never loaded. Prints one line per
+validation digits, through run-mnist's preprocessing; with --black-on-white, all 800 inverted at 200x200 (as the
+bench writes the held-out digits); with --uci-style, all 800 reduced as UCI reduced its scans
+(uci_digits.uci_style), the stand-in for the UCI figure. The held-out 1,000 are never loaded. Prints one line per
 candidate and fold, with the wall time of fit().
 """
 import argparse
@@ -59,6 +61,34 @@ def realistic_fields(images, labels):
     return sets
 
 
+def uci_style_fields(images, labels):
+    """{"uci_style": (fields, labels)}: every validation digit reduced as UCI reduced its scans (8x8 blocks),
+    through run-mnist's preprocessing: the UCI figure's stand-in, made from the fold's own digits."""
+    from mnist_model.preprocess import ImageError, field_of
+    from mnist_model.uci_digits import uci_style
+
+    fields, truth = [], labels.clone()
+    for row, digit in enumerate(images.numpy()):
+        try:
+            fields.append(field_of(uci_style(digit)))
+        except ImageError:  # run-mnist would read nothing: counted wrong
+            fields.append(bytes(784))
+            truth[row] = -1
+    return {"uci_style": (torch.frombuffer(bytearray(b"".join(fields)), dtype=torch.uint8), truth)}
+
+
+def black_on_white_fields(images, labels):
+    """{"black_on_white": (fields, labels)}: every validation digit inverted and enlarged to 200x200 (bicubic), as
+    bench_realistic.py writes the held-out digits for run-mnist, through run-mnist's preprocessing."""
+    from PIL import Image, ImageOps
+
+    from mnist_model.preprocess import field_of
+
+    fields = b"".join(field_of(ImageOps.invert(Image.fromarray(digit)).resize((200, 200), Image.Resampling.BICUBIC))
+                      for digit in images.numpy())
+    return {"black_on_white": (torch.frombuffer(bytearray(fields), dtype=torch.uint8), labels)}
+
+
 def score(model, images, labels, realistic):
     model.eval()
     with torch.inference_mode():
@@ -73,11 +103,17 @@ def main(argv=None):
     parser.add_argument("candidates", nargs="+", help="key=value;key=value overrides of the default regimen")
     parser.add_argument("--folds", type=int, default=1)
     parser.add_argument("--realistic", action="store_true", help="also score realistic sets of the validation digits")
+    parser.add_argument("--black-on-white", action="store_true",
+                        help="also score the validation digits black on white, 200x200, through preprocessing")
+    parser.add_argument("--uci-style", action="store_true",
+                        help="also score the validation digits reduced as UCI reduced its scans (8x8 blocks)")
     args = parser.parse_args(argv)
     images, labels = load_split(ROOT / "data", train=True)
     folds = [split_indices(labels.numpy(), seed=fold, held_out_per_class=VALIDATION_PER_CLASS)
              for fold in range(1, args.folds + 1)]
-    realistic = [realistic_fields(images[valid], labels[valid]) if args.realistic else {} for _, valid in folds]
+    realistic = [{**(realistic_fields(images[valid], labels[valid]) if args.realistic else {}),
+                  **(black_on_white_fields(images[valid], labels[valid]) if args.black_on_white else {}),
+                  **(uci_style_fields(images[valid], labels[valid]) if args.uci_style else {})} for _, valid in folds]
     for candidate in args.candidates:
         regimen = regimen_from("default", **parse(candidate))
         for fold, (train_rows, valid_rows) in enumerate(folds, 1):

@@ -10,6 +10,27 @@ import numpy as np
 from PIL import Image
 
 SIDE = 32  # the bitmaps UCI reduced to 8x8
+BLOCK = 4
+
+
+def shown(blocks):
+    """8x8 block counts (0..16, ink high) -> the 32x32 L picture run-mnist is handed: x255/16, bicubic."""
+    pixels = np.round(np.asarray(blocks) * (255 / 16)).astype(np.uint8)
+    return Image.fromarray(pixels, "L").resize((SIDE, SIDE), Image.Resampling.BICUBIC)
+
+
+def uci_style(digit):
+    """A 28x28 MNIST digit (uint8, ink high) reduced the way UCI reduced its scans, for choosing on validation
+    digits what the UCI figure will measure: the digit scaled to fit a 32x32 bitmap (aspect kept, centred),
+    the 4x4 blocks' pixels counted, and shown as uci_digits() shows UCI's own."""
+    img = Image.fromarray(np.asarray(digit, np.uint8), "L")
+    crop = img.crop(img.getbbox())
+    scale = SIDE / max(crop.size)
+    crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.Resampling.BILINEAR)
+    bitmap = Image.new("L", (SIDE, SIDE), 0)
+    bitmap.paste(crop, ((SIDE - crop.width) // 2, (SIDE - crop.height) // 2))
+    on = np.asarray(bitmap) > 127
+    return shown(on.reshape(SIDE // BLOCK, BLOCK, SIDE // BLOCK, BLOCK).sum(axis=(1, 3)))
 
 
 def uci_digits():
@@ -19,6 +40,4 @@ def uci_digits():
     except ImportError:
         raise ImportError("the UCI digits come with scikit-learn: pip install 'mnist-model[data]'") from None
     digits = load_digits()
-    pixels = np.round(digits.images * (255 / 16)).astype(np.uint8)
-    pictures = [Image.fromarray(p, "L").resize((SIDE, SIDE), Image.Resampling.BICUBIC) for p in pixels]
-    return pictures, digits.target.astype(np.int64)
+    return [shown(blocks) for blocks in digits.images], digits.target.astype(np.int64)
