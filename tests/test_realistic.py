@@ -66,32 +66,50 @@ def test_white_ink_on_a_transparent_layer_is_read_by_the_api_too(clear_digits):
         assert mnist_model.predict(rgba).digit == digit
 
 
-def test_uci_digits_never_trained_on_are_read_at_least_80_percent_right():
-    """A floor against regressions, not the goal: the issue asks for 90% and the shipped model reads 83.5%
-    (bench/README.md); these are 8x8 scans upsampled, from 43 writers MNIST never saw."""
+def test_uci_digits_never_trained_on_are_read_at_least_90_percent_right():
+    """The issue's floor (the shipped model reads 91.0%, bench/README.md): 8x8 scans upsampled, from 43 writers
+    MNIST never saw."""
     pytest.importorskip("sklearn")
     import mnist_model
     from mnist_model.uci_digits import uci_digits
 
     pictures, labels = uci_digits()
     predicted = np.array([p.digit for p in mnist_model.predict(pictures)])
-    assert (predicted == labels).mean() >= 0.80
+    assert (predicted == labels).mean() >= 0.90
+
+
+def test_the_uci_stand_in_is_a_readable_uci_picture(data_dir):
+    """tune_regimen.py chooses on validation digits reduced as UCI reduced its scans: the stand-ins must be
+    pictures like UCI's (32x32 grey, light ink on dark), of the same digit (a transposed or inverted
+    reduction would be read wrong), here of training digits the shipped model has learnt."""
+    import mnist_model
+    from mnist_model.data import load_split
+    from mnist_model.uci_digits import uci_style
+
+    images, labels = load_split(data_dir, train=True)
+    rows = list(range(0, 4000, 20))
+    pictures = [uci_style(images[row].numpy()) for row in rows]
+    assert {(p.size, p.mode) for p in pictures} == {((32, 32), "L")}
+    assert np.mean([np.asarray(p).mean() for p in pictures]) < 96  # light ink on a dark ground, as UCI's
+    predicted = np.array([p.digit for p in mnist_model.predict(pictures)])
+    assert (predicted == labels.numpy()[rows]).mean() >= 0.95
 
 
 # ---- --min-confidence -------------------------------------------------------------------------------
 
 
 def least_certain(directory, tmp_path, count=1):
-    """The `count` pictures of `directory` run-mnist is least sure of, with their confidence (never a sure 1.0)."""
+    """The `count` pictures of `directory` run-mnist is least sure of, with their confidence (never so sure that
+    no threshold of six decimals lies between it and 1.0)."""
     records = json_lines(run_mnist("--json", str(directory), cwd=tmp_path).stdout).values()
     chosen = sorted(records, key=lambda r: r["confidence"])[:count]
-    assert all(r["confidence"] < 0.999 for r in chosen), chosen
+    assert all(r["confidence"] < 0.99998 for r in chosen), chosen
     return [(r["file"], r["confidence"]) for r in chosen]
 
 
 def test_min_confidence_says_which_two_digits_an_unclear_image_could_be(realistic_files, tmp_path):
     [(picture, confidence)] = least_certain(realistic_files["photo"], tmp_path)
-    result = run_mnist("--min-confidence", f"{confidence + 0.001:.6f}", picture, cwd=tmp_path)
+    result = run_mnist("--min-confidence", f"{(confidence + 1) / 2:.6f}", picture, cwd=tmp_path)
     assert result.returncode == 3 and result.stderr == "", result.stderr
     line = result.stdout.strip()
     assert line.startswith("Image is unclear: ") and " or " in line, line
@@ -102,8 +120,10 @@ def test_min_confidence_says_which_two_digits_an_unclear_image_could_be(realisti
 
 
 def test_min_confidence_marks_unclear_in_json_and_a_failure_still_exits_1(realistic_files, tmp_path):
-    pictures = [picture for picture, _ in least_certain(realistic_files["marker"], tmp_path, count=3)]
-    result = run_mnist("--json", "--min-confidence", "0.999", *pictures, str(tmp_path / "missing.png"), cwd=tmp_path)
+    chosen = least_certain(realistic_files["marker"], tmp_path, count=3)
+    pictures, above = [picture for picture, _ in chosen], (max(confidence for _, confidence in chosen) + 1) / 2
+    result = run_mnist("--json", "--min-confidence", f"{above:.6f}", *pictures, str(tmp_path / "missing.png"),
+                       cwd=tmp_path)
     assert result.returncode == 1
     assert "missing.png" in one_error_line(result)
     records = [json.loads(line) for line in result.stdout.splitlines()]

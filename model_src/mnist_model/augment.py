@@ -5,8 +5,8 @@ little thicker or thinner than the width it aims for, blur from a camera or from
 soft edges from a low-resolution source, uneven ink, a slanted or wobbly hand. Each distortion here is
 applied to a random part of every batch, on top of the affine jitter, all driven by one seeded generator
 so training stays bit-reproducible. They work on ink in 0..1 (0 = background), batch [N, 1, 28, 28].
-The regimen names which ones run (`distortions`); on the validation folds only the elastic wobble paid
-for itself, so the default runs that alone and the others stay available for tuning.
+The regimen names which ones run (`distortions`); on the validation folds the elastic wobble and low
+resolution paid for themselves, so the default runs those and the others stay available for tuning.
 """
 import math
 

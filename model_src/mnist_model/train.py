@@ -3,7 +3,7 @@
 Differences from the tutorial, and why:
 * the whole dataset lives in one tensor: batches are slices, not per-sample PIL
   transforms through a DataLoader (that loop is where the tutorial spends its time);
-* the default regimen adds random affine and elastic augmentation (augment.py), AdamW
+* the default regimen adds random affine, elastic and low-resolution augmentation (augment.py), AdamW
   and a one-cycle schedule with batches of 128, because 4,000 digits are too few for 3
   epochs of plain SGD (regimen.py says how it was chosen);
 * dropout 0.1, not 0.5: the tutorial's rate leaves this small net under-fitted;
