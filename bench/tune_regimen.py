@@ -47,46 +47,46 @@ def parse(candidate):
     return overrides
 
 
+def fields_of(pictures, labels):
+    """(uint8 fields, labels) of `pictures` through run-mnist's preprocessing; a picture it cannot read (run-mnist
+    would say "blank image") gets an empty field and the label -1, so it counts as wrong."""
+    from mnist_model.preprocess import ImageError, field_of
+
+    fields, truth = [], labels.clone()
+    for row, picture in enumerate(pictures):
+        try:
+            fields.append(field_of(picture))
+        except ImageError:
+            fields.append(bytes(784))
+            truth[row] = -1
+    return torch.frombuffer(bytearray(b"".join(fields)), dtype=torch.uint8), truth
+
+
 def realistic_fields(images, labels):
-    """{set: (uint8 [n, 28, 28] fields, labels)} of every REALISTIC_EVERY-th validation digit: made once per fold."""
-    from mnist_model.preprocess import field_of
+    """{set: (fields, labels)} of every REALISTIC_EVERY-th validation digit: made once per fold."""
     from mnist_model.realistic import SETS, render
 
     some = slice(None, None, REALISTIC_EVERY)
-    sets = {}
-    for name in SETS:
-        pictures = render(name, images[some].numpy(), range(0, len(images), REALISTIC_EVERY))
-        fields = b"".join(field_of(picture) for picture in pictures)
-        sets[name] = (torch.frombuffer(bytearray(fields), dtype=torch.uint8), labels[some])
-    return sets
-
-
-def uci_style_fields(images, labels):
-    """{"uci_style": (fields, labels)}: every validation digit reduced as UCI reduced its scans (8x8 blocks),
-    through run-mnist's preprocessing: the UCI figure's stand-in, made from the fold's own digits."""
-    from mnist_model.preprocess import ImageError, field_of
-    from mnist_model.uci_digits import uci_style
-
-    fields, truth = [], labels.clone()
-    for row, digit in enumerate(images.numpy()):
-        try:
-            fields.append(field_of(uci_style(digit)))
-        except ImageError:  # run-mnist would read nothing: counted wrong
-            fields.append(bytes(784))
-            truth[row] = -1
-    return {"uci_style": (torch.frombuffer(bytearray(b"".join(fields)), dtype=torch.uint8), truth)}
+    return {name: fields_of(render(name, images[some].numpy(), range(0, len(images), REALISTIC_EVERY)), labels[some])
+            for name in SETS}
 
 
 def black_on_white_fields(images, labels):
     """{"black_on_white": (fields, labels)}: every validation digit inverted and enlarged to 200x200 (bicubic), as
-    bench_realistic.py writes the held-out digits for run-mnist, through run-mnist's preprocessing."""
+    bench_realistic.py writes the held-out digits for run-mnist."""
     from PIL import Image, ImageOps
 
-    from mnist_model.preprocess import field_of
+    pictures = (ImageOps.invert(Image.fromarray(digit)).resize((200, 200), Image.Resampling.BICUBIC)
+                for digit in images.numpy())
+    return {"black_on_white": fields_of(pictures, labels)}
 
-    fields = b"".join(field_of(ImageOps.invert(Image.fromarray(digit)).resize((200, 200), Image.Resampling.BICUBIC))
-                      for digit in images.numpy())
-    return {"black_on_white": (torch.frombuffer(bytearray(fields), dtype=torch.uint8), labels)}
+
+def uci_style_fields(images, labels):
+    """{"uci_style": (fields, labels)}: every validation digit reduced as UCI reduced its scans (8x8 blocks): the
+    UCI figure's stand-in, made from the fold's own digits."""
+    from mnist_model.uci_digits import uci_style
+
+    return {"uci_style": fields_of((uci_style(digit) for digit in images.numpy()), labels)}
 
 
 def score(model, images, labels, realistic):

@@ -26,7 +26,8 @@ def uci_style(digit):
     img = Image.fromarray(np.asarray(digit, np.uint8), "L")
     crop = img.crop(img.getbbox())
     scale = SIDE / max(crop.size)
-    crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.Resampling.BILINEAR)
+    size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
+    crop = crop.resize(size, Image.Resampling.BILINEAR)
     bitmap = Image.new("L", (SIDE, SIDE), 0)
     bitmap.paste(crop, ((SIDE - crop.width) // 2, (SIDE - crop.height) // 2))
     on = np.asarray(bitmap) > 127
