@@ -18,6 +18,9 @@ from .pieces import digit_mask
 from .strokes import normalise_width, saturated, width_steps
 
 FAINTEST = 0.2  # around the digit, ink fainter than this share of the threshold is noise (edges stay)
+# MNIST put each digit's centre of mass on pixel 14 (0-based), not on the field's middle (13.5): its training
+# digits' centres lie in 13.55-14.45 on both axes. On 13.5, every field was half a pixel up and left of MNIST's.
+CENTRE = 14
 MAX_PIXELS = 40_000_000  # larger is refused: a decompression bomb costs GBs to decode
 # A digit ends up 20x20: anything larger is reduced to about this many pixels right after decoding (box
 # filter: thin strokes stay, as gray), and a JPEG is decoded at that scale directly, so a 40 MP photo
@@ -72,20 +75,16 @@ def open_image(path):
         raise ImageError(f"cannot decode image ({exc}); the file may be truncated or corrupt") from None
 
 
-def _centre_of_mass(profile):
-    return sum(i * v for i, v in enumerate(profile)) / sum(profile)
-
-
 def _already_a_field(img):
     """Is `img` what to_field makes (as MNIST stores a digit)? 28x28 grey, the digit alone on pure black, 20
-    px its longer side, its centre of mass within a pixel of the middle, strokes in MNIST's width range at
+    px its longer side, its centre of mass within a pixel of pixel 14 (CENTRE), strokes in MNIST's width range at
     that size. Redoing the steps costs more than decoding it, and cost the validation folds accuracy."""
     if img.mode != "L" or img.size != (28, 28):
         return False
     box = img.getbbox()
     if not box or max(box[2] - box[0], box[3] - box[1]) != 20:
         return False
-    pixels, middle = np.asarray(img, np.float32), np.arange(28, dtype=np.float32) - 14
+    pixels, middle = np.asarray(img, np.float32), np.arange(28, dtype=np.float32) - CENTRE
     if abs(pixels.sum(axis=1) @ middle) > pixels.sum() or abs(pixels.sum(axis=0) @ middle) > pixels.sum():
         return False
     return width_steps(saturated(np.asarray(img.crop(box)))) == 0
@@ -95,7 +94,7 @@ def to_field(img):
     """Any PIL image -> 784 bytes: white digit on black, fitted in 20x20, centred by mass in 28x28.
 
     ink.py finds the ink against the local paper, strokes.py keeps the digit's pieces and gives its strokes
-    MNIST's width; then MNIST's own steps: the 20x20 fit and the shift of the centre of mass to the middle.
+    MNIST's width; then MNIST's own steps: the 20x20 fit and the shift of the centre of mass to pixel 14.
     A picture already in that form is returned as it is.
     """
     if _already_a_field(img):
@@ -117,14 +116,14 @@ def to_field(img):
     fit = 20.0 / max(digit.size)
     size = (max(1, round(digit.width * fit)), max(1, round(digit.height * fit)))
     digit = digit.resize(size, Image.Resampling.BILINEAR)  # PIL antialiases when it shrinks
-    columns = digit.resize((size[0], 1), Image.Resampling.BOX).tobytes()
-    rows = digit.resize((1, size[1]), Image.Resampling.BOX).tobytes()
-    if not any(columns):
+    pixels = np.asarray(digit)
+    mass = int(pixels.sum(dtype=np.int64))
+    if not mass:
         raise ImageError("blank image: no digit found")
-    left = min(max(round(13.5 - _centre_of_mass(columns)), 0), 28 - size[0])
-    top = min(max(round(13.5 - _centre_of_mass(rows)), 0), 28 - size[1])
-    field = Image.new("L", (28, 28), 0)
-    field.paste(digit, (left, top))
+    left = min(max(round(CENTRE - pixels.sum(axis=0, dtype=np.int64) @ np.arange(size[0]) / mass), 0), 28 - size[0])
+    top = min(max(round(CENTRE - pixels.sum(axis=1, dtype=np.int64) @ np.arange(size[1]) / mass), 0), 28 - size[1])
+    field = np.zeros((28, 28), np.uint8)
+    field[top : top + size[1], left : left + size[0]] = pixels
     return field.tobytes()
 
 
