@@ -100,6 +100,28 @@ def test_the_regimens_dropout_is_what_training_uses(train_subset):
     assert regimen_from("tutorial").dropout == 0.5  # the tutorial's own
 
 
+def test_the_fast_augmentation_paths_give_torchs_own_bits():
+    """The affine grid and the low-resolution resampling are computed the cheap way; the weights (and the lock)
+    depend on them giving exactly what F.affine_grid and resampling the whole batch give."""
+    from torch.nn import functional as F
+
+    from mnist_model.augment import _affine_grid, low_resolution
+
+    generator = torch.Generator().manual_seed(3)
+    for shape in ((128, 1, 28, 28), (5, 1, 28, 28), (3, 1, 17, 40)):
+        theta = torch.randn(shape[0], 2, 3, generator=generator)
+        assert torch.equal(_affine_grid(theta, *shape[-2:]), F.affine_grid(theta, list(shape), align_corners=False))
+    ink = torch.rand(128, 1, 28, 28, generator=generator)
+    state = generator.get_state()
+    fast = low_resolution(ink, generator)
+    generator.set_state(state)  # the same draws: the size, then which pictures
+    size = int(torch.randint(10, 17, (1,), generator=generator))
+    chosen = (torch.rand(128, generator=generator) < 0.2).view(-1, 1, 1, 1)
+    whole = F.interpolate(F.interpolate(ink, size=(size, size), mode="area"), size=(28, 28), mode="bilinear",
+                          align_corners=False)
+    assert 0 < chosen.sum() < 128 and torch.equal(fast, torch.where(chosen, whole, ink))
+
+
 def test_regimen_from_rejects_unknown_regimens_and_fields_by_name():
     from mnist_model.train import REGIMENS, regimen_from
 
