@@ -108,7 +108,8 @@ def realistic_figures(classify, images, labels):
                 made.append(field_of(picture))
             except ImageError:
                 made.append(bytes(784))  # blank: no digit found
-        return np.frombuffer(b"".join(made), np.uint8).reshape(-1, 28, 28), truth
+        # writable (a bytearray): torch.from_numpy warns about a read-only array on the torch path
+        return np.frombuffer(bytearray(b"".join(made)), np.uint8).reshape(-1, 28, 28), truth
 
     figures = {}
     with ThreadPoolExecutor(2) as pool:  # PIL and numpy release the GIL: two cores, half the wall
