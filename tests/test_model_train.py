@@ -114,9 +114,11 @@ def test_the_fast_augmentation_paths_give_torchs_own_bits():
     ink = torch.rand(128, 1, 28, 28, generator=generator)
     state = generator.get_state()
     fast = low_resolution(ink, generator)
-    generator.set_state(state)  # the same draws: the size, then which pictures
+    after = generator.get_state()
+    generator.set_state(state)  # the same draws, and no others: the size, then which pictures
     size = int(torch.randint(10, 17, (1,), generator=generator))
     chosen = (torch.rand(128, generator=generator) < 0.2).view(-1, 1, 1, 1)
+    assert torch.equal(generator.get_state(), after)  # the distortions after it draw what they drew before
     whole = F.interpolate(F.interpolate(ink, size=(size, size), mode="area"), size=(28, 28), mode="bilinear",
                           align_corners=False)
     assert 0 < chosen.sum() < 128 and torch.equal(fast, torch.where(chosen, whole, ink))

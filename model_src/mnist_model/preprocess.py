@@ -19,7 +19,8 @@ from .strokes import normalise_width, saturated, width_steps
 
 FAINTEST = 0.2  # around the digit, ink fainter than this share of the threshold is noise (edges stay)
 # MNIST put each digit's centre of mass on pixel 14 (0-based), not on the field's middle (13.5): its training
-# digits' centres lie in 13.55-14.45 on both axes. On 13.5, every field was half a pixel up and left of MNIST's.
+# digits' centres lie in 13.50-14.50 on both axes (a whole-pixel shift to 14). On 13.5, every field was half a
+# pixel up and left of MNIST's.
 CENTRE = 14
 MAX_PIXELS = 40_000_000  # larger is refused: a decompression bomb costs GBs to decode
 # A digit ends up 20x20: anything larger is reduced to about this many pixels right after decoding (box
@@ -120,8 +121,10 @@ def to_field(img):
     mass = int(pixels.sum(dtype=np.int64))
     if not mass:
         raise ImageError("blank image: no digit found")
-    left = min(max(round(CENTRE - pixels.sum(axis=0, dtype=np.int64) @ np.arange(size[0]) / mass), 0), 28 - size[0])
-    top = min(max(round(CENTRE - pixels.sum(axis=1, dtype=np.int64) @ np.arange(size[1]) / mass), 0), 28 - size[1])
+    centre_x = pixels.sum(axis=0, dtype=np.int64) @ np.arange(size[0]) / mass
+    centre_y = pixels.sum(axis=1, dtype=np.int64) @ np.arange(size[1]) / mass
+    left = min(max(int(round(CENTRE - centre_x)), 0), 28 - size[0])
+    top = min(max(int(round(CENTRE - centre_y)), 0), 28 - size[1])
     field = np.zeros((28, 28), np.uint8)
     field[top : top + size[1], left : left + size[0]] = pixels
     return field.tobytes()
