@@ -1,10 +1,12 @@
 """The offline dataset: prepare_offline reproduces the committed files exactly, the split is stratified and
 disjoint, torchvision reads it, and a missing dataset is one clear line, not a traceback."""
 import json
+import shutil
 import struct
 
 import numpy as np
 import pytest
+import torch
 
 pytest.register_assert_rewrite("model_fixtures")
 from model_fixtures import DATA, SPLIT_JSON, WEIGHTS, one_error_line, run_module, sha256  # noqa: E402
@@ -84,6 +86,41 @@ def test_torchvision_reads_the_prepared_files(prepared):
         assert sorted(mnist.targets.unique().tolist()) == list(range(10))
         image, label = mnist[0]
         assert image.size == (28, 28) and 0 <= label <= 9
+
+
+def test_load_split_gives_exactly_what_torchvisions_loader_gives(prepared):
+    """load_split reads the IDX files with numpy (importing torchvision cost a second a run): the same tensors."""
+    from torchvision import datasets
+
+    from mnist_model.data import load_split
+
+    root, _ = prepared
+    for train in (True, False):
+        mnist = datasets.MNIST(str(root), train=train, download=False)
+        images, labels = load_split(root, train=train)
+        assert images.dtype == mnist.data.dtype and labels.dtype == mnist.targets.dtype
+        assert torch.equal(images, mnist.data) and torch.equal(labels, mnist.targets)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong magic", "fewer labels"])
+def test_a_damaged_idx_file_is_one_line_naming_it_and_the_fix(damage, prepared, tmp_path):
+    from mnist_model.data import DatasetMissing, load_split, raw_dir
+
+    root, _ = prepared
+    copy = tmp_path / "data"
+    shutil.copytree(root, copy)
+    images, labels = (raw_dir(copy) / name for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"))
+    if damage == "truncated":
+        images.write_bytes(images.read_bytes()[:-100])
+    elif damage == "wrong magic":
+        images.write_bytes(b"\x00\x00\x08\x01" + images.read_bytes()[4:])
+    else:
+        data = labels.read_bytes()
+        labels.write_bytes(data[:4] + (3999).to_bytes(4, "big") + data[8:-1])
+    with pytest.raises(DatasetMissing) as caught:
+        load_split(copy, train=True)
+    message = str(caught.value)
+    assert "\n" not in message and "prepare-data" in message and str(raw_dir(copy)) in message
 
 
 def test_missing_dataset_raises_dataset_missing_naming_the_directory_and_the_fix(tmp_path):

