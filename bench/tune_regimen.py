@@ -74,11 +74,9 @@ def realistic_fields(images, labels):
 def black_on_white_fields(images, labels):
     """{"black_on_white": (fields, labels)}: every validation digit inverted and enlarged to 200x200 (bicubic), as
     bench_realistic.py writes the held-out digits for run-mnist."""
-    from PIL import Image, ImageOps
+    from mnist_model.samples import picture
 
-    pictures = (ImageOps.invert(Image.fromarray(digit)).resize((200, 200), Image.Resampling.BICUBIC)
-                for digit in images.numpy())
-    return {"black_on_white": fields_of(pictures, labels)}
+    return {"black_on_white": fields_of((picture(digit, "black-on-white", 200) for digit in images.numpy()), labels)}
 
 
 def uci_style_fields(images, labels):

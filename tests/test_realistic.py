@@ -99,10 +99,9 @@ def test_preprocessing_centres_a_digit_where_mnist_centres_its_own(data_dir):
     """MNIST shifted each digit by whole pixels to bring its centre of mass to pixel 14: its training digits'
     centres lie in 13.5-14.5 on both axes. A picture of one, black on white at 200x200, must come out the same
     way (centred on the field's middle, 13.5, every digit sat half a pixel up and left of MNIST's)."""
-    from PIL import Image, ImageOps
-
     from mnist_model.data import load_split
     from mnist_model.preprocess import field_of
+    from mnist_model.samples import picture
 
     def centres(fields):
         ink = fields.astype(np.float64)
@@ -110,9 +109,8 @@ def test_preprocessing_centres_a_digit_where_mnist_centres_its_own(data_dir):
         return ink.sum(axis=1) @ place / mass, ink.sum(axis=2) @ place / mass  # (x, y) of each field
 
     images = load_split(data_dir, train=True)[0].numpy()[::40]
-    pictures = [ImageOps.invert(Image.fromarray(digit)).resize((200, 200), Image.Resampling.BICUBIC)
-                for digit in images]
-    fields = np.stack([np.frombuffer(field_of(picture), np.uint8).reshape(28, 28) for picture in pictures])
+    fields = np.stack([np.frombuffer(field_of(picture(digit, "black-on-white", 200)), np.uint8).reshape(28, 28)
+                       for digit in images])
     for axis in (*centres(images), *centres(fields)):
         assert 13.5 - 1e-6 <= axis.min() and axis.max() <= 14.5 + 1e-6
 

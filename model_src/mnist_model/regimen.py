@@ -2,9 +2,9 @@
 
 The default was chosen on two validation folds carved from the 4,000 training digits (bench/tune_regimen.py;
 README.md, "The model"): MNIST-style and realistic pictures of the folds' digits, and a UCI-style stand-in made
-from them. No choice compared held-out or UCI scores, but three times one of them sent the search back to the
-folds (two processes under the gate, the UCI figure's miss, black-on-white under its target); README.md lists
-every held-out score.
+from them. No choice compared held-out or UCI scores, but some sent the search back to the folds (two processes
+under the gate, the UCI figure's miss, black-on-white under its target); README.md, "The model", lists each
+time and every held-out score.
 """
 import dataclasses
 
