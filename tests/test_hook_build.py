@@ -214,6 +214,6 @@ def test_without_torch_in_a_no_isolation_build_one_line_says_what_to_do(tmp_path
     result = run([venv_bin(venv, "pip"), "wheel", "--no-build-isolation", "--no-deps", "-w", tmp_path, project])
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert ("mlbundle: torch>=2.1, torchvision>=0.16, tqdm>=4.60, onnx>=1.16, onnxscript>=0.3, onnxruntime>=1.18 "
+    assert ("mlbundle: torch>=2.1, numpy>=1.23, pillow>=9.1, tqdm>=4.60, onnx>=1.16, onnxscript>=0.3, onnxruntime>=1.18 "
             "not installed in this build environment") in output
     assert "Traceback" not in output

@@ -4,7 +4,7 @@ each realistic set (realistic.py: pictures made from held-out digits, through ru
 
 `evaluate()` is what the build hook's gates call (`mnist_model.evaluate:evaluate`); parity is gated from
 config alone (`parity_max_abs_diff`, `parity_argmax_mismatches`). Without an exported model beside the
-weights, the PyTorch model's own figures. Needs the `train` extra (torch, torchvision, onnxruntime).
+weights, the PyTorch model's own figures. Needs the `train` extra (torch; onnxruntime comes with the package).
 """
 import statistics
 import time
