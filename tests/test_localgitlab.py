@@ -635,10 +635,16 @@ def test_cli_serves_until_ctrl_c_and_never_prints_a_token(tmp_path, loopback_env
     command = [sys.executable, "-m", "localgitlab", "--port", "0", "--storage", str(tmp_path),
                "--project", "1217:group/mnist", "--private-token", "glpat-cli-secret", "--job-token", "job-cli-secret",
                "--deploy-token", "gitlab+deploy-token-9:dt-cli-secret"]
-    # Ctrl-C at a terminal: SIGINT at its default. A shell without job control starts background jobs with SIGINT
-    # ignored, and a Python started so keeps ignoring it: a test suite run in the background must not pass that on.
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=loopback_env,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # Ctrl-C at a terminal: SIGINT not ignored. A shell without job control starts background jobs with SIGINT
+    # ignored, children inherit that and a Python started so keeps ignoring it. A handled signal is reset to its
+    # default in a child, so this process handles SIGINT while it starts the server (preexec_fn is unsafe
+    # beside threads).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=loopback_env)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         api_url = process.stdout.readline().split(": ", 1)[1].strip()
         assert process.stdout.readline().strip().endswith(f"{api_url}/projects/1217/packages/pypi/simple")
@@ -651,8 +657,8 @@ def test_cli_serves_until_ctrl_c_and_never_prints_a_token(tmp_path, loopback_env
             out, err = process.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.communicate()
-            raise AssertionError("localgitlab did not stop within 30 s of Ctrl-C") from None
+            _, err = process.communicate()
+            pytest.fail(f"localgitlab did not stop within 30 s of Ctrl-C; its stderr:\n{err}")
     assert process.returncode == 0
     assert "stopped" in err
     assert "PUT /api/v4/projects/group%2Fmnist/packages/generic/pkg/1.0/f.txt?job_token=[REDACTED] 201" in err
