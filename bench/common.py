@@ -87,13 +87,17 @@ def _cpuinfo(field):
 
 
 def cpu_model():
-    """The CPU's name and its widest vector instructions. "AMD EPYC" names several generations: the default
-    retrain took 11.4 s on one and 22-23 s on another (AVX2), which also rounded differently (other weights
-    from the same sources), so a table must say which it was measured on."""
-    flags = set((_cpuinfo("flags") or "").split())
-    vectors = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None
+    """The CPU's name, generation (family and model), widest vector instructions and cache. "AMD EPYC" names
+    several generations: the default retrain took 9-11 s on one and 22-23 s on another (family 25 model 1,
+    AVX2), which also rounded differently (other weights from the same sources), so a table must say which it
+    was measured on."""
     name = _cpuinfo("model name") or platform.processor() or platform.machine()
-    return f"{name} ({vectors})" if vectors else name
+    flags = set((_cpuinfo("flags") or "").split())
+    details = [f"family {_cpuinfo('cpu family')} model {_cpuinfo('model')}" if _cpuinfo("cpu family") else None,
+               "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None,
+               f"cache {_cpuinfo('cache size')}" if _cpuinfo("cache size") else None]
+    details = [detail for detail in details if detail]
+    return f"{name} ({', '.join(details)})" if details else name
 
 
 def machine_line(extra=""):
