@@ -427,7 +427,9 @@ def test_kill_9_during_an_upload(local_gitlab, loopback_env, project, capfd, tmp
     log = tmp_path / "publish.log"
     with open(log, "wb") as output:
         child = subprocess.Popen([PYTHON, "-m", "hatch_mlbundle", "publish", "--registry", "generic", "dist"],
-                                 cwd=project, env={**loopback_env, **ci_env(gl), "PYTHONPATH": str(ROOT)},
+                                 # TMPDIR: the publisher's work folder, which a SIGKILL leaves behind, under tmp_path
+                                 cwd=project, env={**loopback_env, **ci_env(gl), "PYTHONPATH": str(ROOT),
+                                                   "TMPDIR": str(tmp_path)},
                                  stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         # more than any other file of the publish holds: these bytes can only be big.bin's
